@@ -1,0 +1,67 @@
+"""The request id: which request the running code serves, for logs and error answers.
+
+The id lives in a context variable, so it follows the request through
+``await`` and into tasks it starts, and is absent everywhere else.
+:class:`RequestIdFilter` copies it onto every log record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+# What a caller may send as its own id: short and free of anything that could
+# forge a log line or a header (contract §6).
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+_request_id: ContextVar[str | None] = ContextVar("erp_request_id", default=None)
+
+
+def new_request_id() -> str:
+    """A fresh id: a UUID4 in hex."""
+    return uuid.uuid4().hex
+
+
+def is_valid_request_id(value: str | None) -> bool:
+    """Whether a caller's id may be kept as it is."""
+    return value is not None and _VALID_REQUEST_ID.fullmatch(value) is not None
+
+
+def request_id_from(value: str | None) -> str:
+    """The caller's id when it is valid, otherwise a new one: never the raw input."""
+    return value if value is not None and is_valid_request_id(value) else new_request_id()
+
+
+def get_request_id() -> str | None:
+    """The id of the request being served, or ``None`` outside a request."""
+    return _request_id.get()
+
+
+@contextlib.contextmanager
+def bind_request_id(request_id: str) -> Iterator[str]:
+    """Make ``request_id`` current for the code run inside the block."""
+    token = _request_id.set(request_id)
+    try:
+        yield request_id
+    finally:
+        _request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to each record written while a request id is bound.
+
+    Attach it to handlers (not loggers) so records from every logger,
+    third-party ones included, get the id.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = _request_id.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
