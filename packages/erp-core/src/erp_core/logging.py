@@ -63,17 +63,19 @@ class ConsoleLogFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-8s %(name)s: %(message)s%(request_suffix)s")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+    def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_control_characters(record.message)
         request_id = getattr(record, "request_id", None)
         record.request_suffix = f" [request_id={request_id}]" if request_id else ""
         return super().formatMessage(record)
 
 
-def logging_config(level: LogLevel | str = LogLevel.INFO, fmt: LogFormat | str = LogFormat.JSON) -> dict[str, Any]:
+def logging_config(
+    level: LogLevel | str = LogLevel.INFO, fmt: LogFormat | str = LogFormat.JSON
+) -> dict[str, Any]:
     """The whole logging configuration as a ``dictConfig`` dictionary.
 
     Every known logger propagates to one stdout handler on the root logger, so

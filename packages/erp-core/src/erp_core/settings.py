@@ -102,7 +102,9 @@ class ErpSettings(BaseSettings):
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
     @classmethod
-    def env_problems(cls, exc: ValidationError, *, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    def env_problems(
+        cls, exc: ValidationError, *, skip: set[str] | frozenset[str] = frozenset()
+    ) -> dict[str, str]:
         """One reason per environment variable, without the rejected input.
 
         ``skip`` names composed parts whose own variables were already reported.

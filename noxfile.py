@@ -1,0 +1,157 @@
+"""Every check of the monorepo, one named session each: `nox -l` is the menu.
+
+Poetry installs, nox orchestrates: each session's virtual environment is filled
+from the one root ``poetry.lock`` with ``poetry sync --only <groups>``, so each
+package is tested with exactly its own locked dependency closure (an import it
+forgot to declare fails here, not in production).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+DIST = ROOT / "dist"
+# dependency group name in the root pyproject == distribution name -> its folder
+PACKAGES = {
+    "erp-core": "packages/erp-core",
+    "erp-db": "packages/erp-db",
+    "erp-cache": "packages/erp-cache",
+    "erp-api": "services/erp-api",
+}
+# Poetry must install into the session's venv (nox sets VIRTUAL_ENV), never make its own.
+POETRY_ENV = {"POETRY_VIRTUALENVS_CREATE": "false"}
+# Where the tests find the machine's servers; a developer's environment may override both.
+SERVICE_ENV = {
+    "TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+    "TEST_REDIS_URL": "redis://127.0.0.1:6379/15",
+}
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "virtualenv"
+nox.options.error_on_external_run = True
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    *(f"test-{name}" for name in PACKAGES),
+    *(f"build-{name}" for name in PACKAGES),
+    "smoke",
+]
+
+
+def poetry_sync(session: nox.Session, *groups: str, no_directory: bool = False) -> None:
+    """Install the locked closure of ``groups`` into the session's venv (skipped by ``nox -R``)."""
+    args = ["poetry", "sync", "--only", ",".join(groups), "--no-interaction"]
+    if no_directory:
+        args.append("--no-directory")
+    session.run_install(*args, external=True, env=POETRY_ENV, silent=True)
+
+
+def service_env(session: nox.Session) -> dict[str, str]:
+    return {key: session.env.get(key) or default for key, default in SERVICE_ENV.items()}
+
+
+@nox.session(tags=["lint"])
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check, lock freshness, Dockerfile, compose and workflow schemas."""
+    poetry_sync(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    _check_lock_is_current(session)
+
+
+def _check_lock_is_current(session: nox.Session) -> None:
+    # `poetry check --lock` hashes only the root pyproject and misses a change
+    # inside a package's own; lock again in a scratch copy and compare instead.
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch)
+        shutil.copy2(ROOT / "pyproject.toml", copy)
+        shutil.copy2(ROOT / "poetry.lock", copy)
+        for path in PACKAGES.values():
+            shutil.copytree(ROOT / path, copy / path, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+        session.run("poetry", "lock", "--directory", str(copy), external=True, env=POETRY_ENV, silent=True)
+        if (copy / "poetry.lock").read_text() != (ROOT / "poetry.lock").read_text():
+            session.error("poetry.lock is out of date: run `poetry lock` and commit the result")
+    session.log("poetry.lock is current")
+
+
+@nox.session(tags=["lint"])
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on every package, one run per package."""
+    poetry_sync(session, *PACKAGES, "test", "typing")
+    for path in PACKAGES.values():
+        session.run("mypy", "--strict", f"{path}/src", *session.posargs)
+
+
+def _register(name: str, path: str) -> None:
+    @nox.session(name=f"test-{name}", tags=["test"])
+    def test(session: nox.Session) -> None:
+        poetry_sync(session, name, "test")
+        session.run("pytest", path, "-m", "not resilience", *session.posargs, env=service_env(session))
+
+    test.__doc__ = f"Tests of {name}, in a venv holding only its declared dependencies."
+
+    @nox.session(name=f"build-{name}", tags=["build"], venv_backend="none")
+    def build(session: nox.Session) -> None:
+        out = DIST / name
+        session.run(
+            "poetry", "build", "--project", path, "--output", str(out), "--clean", "--no-interaction",
+            external=True, env=POETRY_ENV,
+        )  # fmt: skip
+        for artifact in sorted(out.iterdir()):
+            _check_requirements(session, artifact)
+
+    build.__doc__ = f"Wheel and sdist of {name}; fails when a requirement names a path or URL."
+
+
+def _check_requirements(session: nox.Session, artifact: Path) -> None:
+    if artifact.suffix == ".whl":
+        with zipfile.ZipFile(artifact) as wheel:
+            name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+            text = wheel.read(name).decode()
+    else:
+        import tarfile
+
+        with tarfile.open(artifact) as sdist:
+            member = next(
+                m for m in sdist.getmembers() if m.name.count("/") == 1 and m.name.endswith("PKG-INFO")
+            )
+            extracted = sdist.extractfile(member)
+            assert extracted is not None
+            text = extracted.read().decode()
+    requirements = email.parser.Parser().parsestr(text).get_all("Requires-Dist") or []
+    direct = [r for r in requirements if "@" in r.split(";")[0] or "file:" in r]
+    if direct:
+        session.error(f"{artifact.name} requires a path or URL: {direct}")
+    session.log(f"{artifact.name}: {len(requirements)} requirement(s), all by name and range")
+
+
+for _name, _path in PACKAGES.items():
+    _register(_name, _path)
+
+
+@nox.session(tags=["build"], requires=[f"build-{name}" for name in PACKAGES])
+def smoke(session: nox.Session) -> None:
+    """Install the built wheels as the image does and run their commands with an empty environment."""
+    poetry_sync(session, "erp-api", no_directory=True)
+    wheels = sorted(str(wheel) for wheel in DIST.glob("*/*.whl"))
+    # session.run, not session.install: reinstall fresh wheels even under `nox -R`
+    session.run(
+        "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall", *wheels
+    )
+    session.run("python", "-m", "pip", "check")
+    bare = {"PATH": session.bin, "HOME": tempfile.gettempdir()}
+    with tempfile.TemporaryDirectory() as outside, session.chdir(outside):
+        session.run(
+            "python", "-c", "import erp_core, erp_db, erp_cache, erp_api; print(erp_api.__file__)",
+            env=bare, include_outer_env=False,
+        )  # fmt: skip
+        session.run("erp-db", "--help", env=bare, include_outer_env=False, silent=True)
+        session.run("erp-db", "upgrade", "--sql", env=bare, include_outer_env=False, silent=True)
+        session.run("erp-api", "--help", env=bare, include_outer_env=False, silent=True)

@@ -1,0 +1,63 @@
+import asyncio
+import logging
+import re
+
+import pytest
+
+from erp_core import (
+    bind_request_id,
+    get_request_id,
+    is_valid_request_id,
+    new_request_id,
+    request_id_from,
+)
+from erp_core.testing import capture_logs
+
+
+def test_new_request_id_is_uuid4_hex():
+    first, second = new_request_id(), new_request_id()
+
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert first[12] == "4"
+    assert first != second
+
+
+@pytest.mark.parametrize("value", ["a", "abc-DEF_1.2", "x" * 128])
+def test_valid_caller_ids_are_kept(value: str):
+    assert is_valid_request_id(value)
+    assert request_id_from(value) == value
+
+
+@pytest.mark.parametrize("value", [None, "", "x" * 129, "a b", "a\nb", "id;drop", "ünïcode", "a/b"])
+def test_invalid_caller_ids_are_replaced(value: str | None):
+    assert not is_valid_request_id(value)
+    replacement = request_id_from(value)
+    assert replacement != value
+    assert is_valid_request_id(replacement)
+
+
+def test_bound_id_is_on_records_from_any_logger_and_absent_outside():
+    with capture_logs() as logs:
+        logging.getLogger("outside.before").info("before")
+        with bind_request_id("req-123"):
+            logging.getLogger("erp.something").info("inside")
+            logging.getLogger("third.party").warning("also inside")
+        logging.getLogger("outside.after").info("after")
+
+    records = {record["message"]: record for record in logs.records}
+    assert records["inside"]["request_id"] == "req-123"
+    assert records["also inside"]["request_id"] == "req-123"
+    assert "request_id" not in records["before"]
+    assert "request_id" not in records["after"]
+
+
+async def test_bound_id_follows_tasks_and_does_not_leak_between_them():
+    async def serve(request_id: str) -> str | None:
+        with bind_request_id(request_id):
+            await asyncio.sleep(0.01)
+            return await asyncio.create_task(asyncio.sleep(0, result=get_request_id()))
+
+    results = await asyncio.gather(serve("one"), serve("two"))
+
+    assert results == ["one", "two"]
+    assert get_request_id() is None
