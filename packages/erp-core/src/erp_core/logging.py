@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -30,6 +31,26 @@ _KNOWN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "a
 def escape_control_characters(text: str) -> str:
     """Replace each control character by a visible escape (``\\n``, ``\\x1b``)."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+class StdoutHandler(logging.StreamHandler[TextIO]):
+    """A stream handler bound to whatever ``sys.stdout`` is when a record is written.
+
+    A handler that captured ``sys.stdout`` at configuration time keeps writing
+    to a stream that test runners (and some process managers) have since
+    replaced or closed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignore the stream the base class assigns: stdout is looked up per record."""
 
 
 class JsonLogFormatter(JsonFormatter):
@@ -94,8 +115,7 @@ def logging_config(
         "formatters": {"default": formatter},
         "handlers": {
             "stdout": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
+                "()": f"{__name__}.StdoutHandler",
                 "formatter": "default",
                 "filters": ["request_id"],
             }
