@@ -66,6 +66,8 @@ def create_redis(
     _require(socket_connect_timeout > 0, "socket_connect_timeout must be positive")
     _require(health_check_interval >= 0, "health_check_interval must not be negative")
     _require(retries >= 0, "retries must not be negative")
+    # redis-py's AuthenticationError is a ConnectionError, so a wrong password is
+    # retried too: a wasted fraction of a second, bounded like everything else.
     retry = Retry(
         ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE_S, cap=RETRY_BACKOFF_CAP_S),
         retries,
