@@ -64,8 +64,6 @@ class ErpSettings(BaseSettings):
         extra="ignore",
         hide_input_in_errors=True,
         frozen=True,
-        validate_by_name=True,
-        validate_by_alias=True,
     )
 
     # Keyword arguments of BaseSettings.__init__ that steer the sources; they are
@@ -138,7 +136,8 @@ def _settings_parts(cls: type[ErpSettings]) -> dict[str, type[ErpSettings]]:
 class CoreSettings(ErpSettings):
     """What every ERP process needs: its name, environment, time zone and logging."""
 
-    app_name: str = Field("erp-api", min_length=1, max_length=63, validation_alias="APP_NAME")
+    # Shown in pg_stat_activity and Redis CLIENT LIST, which refuses spaces.
+    app_name: str = Field("erp-api", pattern=r"^[A-Za-z0-9._-]{1,63}$", validation_alias="APP_NAME")
     environment: Environment = Field(Environment.DEVELOPMENT, validation_alias="ENVIRONMENT")
     debug_mode: bool = Field(False, validation_alias="DEBUG_MODE")
     time_zone: str = Field("UTC", validation_alias="TIME_ZONE")
