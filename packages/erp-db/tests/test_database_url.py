@@ -1,0 +1,77 @@
+"""to_asyncpg_url: every PostgreSQL URL form becomes one asyncpg accepts, or a message without the secret."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import make_url
+
+from erp_db.database_url import masked, server_address, to_asyncpg_url
+from erp_db.errors import InvalidDatabaseUrl
+
+PASSWORD = "Sup3rS3cret"
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+asyncpg"])
+def test_postgresql_schemes_become_asyncpg(scheme: str) -> None:
+    url = to_asyncpg_url(f"{scheme}://erp:{PASSWORD}@db.internal:6543/erp")
+
+    assert url.drivername == "postgresql+asyncpg"
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "erp",
+        PASSWORD,
+        "db.internal",
+        6543,
+        "erp",
+    )
+
+
+def test_an_url_object_is_normalised_too() -> None:
+    assert to_asyncpg_url(make_url("postgres://h/db")).drivername == "postgresql+asyncpg"
+
+
+def test_libpq_sslmode_becomes_asyncpg_ssl() -> None:
+    url = to_asyncpg_url("postgresql://u:p@h/db?sslmode=verify-full&target_session_attrs=read-write")
+
+    assert dict(url.query) == {"ssl": "verify-full", "target_session_attrs": "read-write"}
+
+
+def test_ssl_given_the_asyncpg_way_is_kept() -> None:
+    assert dict(to_asyncpg_url("postgresql+asyncpg://h/db?ssl=require").query) == {"ssl": "require"}
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://h/db?sslmode=sometimes", "sslmode must be one of"),
+        ("postgresql://h/db?sslmode=require&ssl=disable", "sslmode and ssl disagree"),
+    ],
+)
+def test_unusable_ssl_settings_are_refused(url: str, reason: str) -> None:
+    with pytest.raises(InvalidDatabaseUrl, match=reason):
+        to_asyncpg_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (f"mysql://erp:{PASSWORD}@h/db", "unsupported scheme 'mysql'"),
+        (f"postgresql+psycopg://erp:{PASSWORD}@h/db", r"unsupported scheme 'postgresql\+psycopg'"),
+        (f"erp:{PASSWORD}@h/db", "not a URL of the form"),
+        (f"postgresql://erp:{PASSWORD}@h:port/db", "not a URL of the form"),
+        (f"postgresql://erp:{PASSWORD}@extra@h/db", "percent-encode '@'"),
+    ],
+)
+def test_other_urls_are_refused_without_repeating_the_password(url: str, reason: str) -> None:
+    with pytest.raises(InvalidDatabaseUrl, match=reason) as caught:
+        to_asyncpg_url(url)
+
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.__cause__ is None  # no chained parser error quoting the input
+
+
+def test_masked_hides_the_password_and_server_address_names_host_and_port() -> None:
+    url = to_asyncpg_url(f"postgresql://erp:{PASSWORD}@db.internal/erp")
+
+    assert masked(url) == "postgresql+asyncpg://erp:***@db.internal/erp"
+    assert server_address(url) == "db.internal:5432"
+    assert server_address(to_asyncpg_url("postgresql:///erp")) == "localhost:5432"
