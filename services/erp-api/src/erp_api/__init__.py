@@ -1,1 +1,20 @@
-"""erp-api."""
+"""erp-api: the ERP HTTP service. ``create_app()`` builds it; ``erp-api serve`` runs it."""
+
+from erp_api.app import create_app
+from erp_api.dependencies import RedisDep, SessionDep, SettingsDep, get_db_session, get_redis, get_settings
+from erp_api.problems import ErrorDetail, ErrorResponse, problem_response
+from erp_api.settings import ApiSettings
+
+__all__ = [
+    "ApiSettings",
+    "ErrorDetail",
+    "ErrorResponse",
+    "RedisDep",
+    "SessionDep",
+    "SettingsDep",
+    "create_app",
+    "get_db_session",
+    "get_redis",
+    "get_settings",
+    "problem_response",
+]

@@ -1,0 +1,92 @@
+"""The application factory: settings in, a fully wired FastAPI application out.
+
+Middleware, outermost first (each one pure ASGI, see ``erp_api.middleware``)::
+
+    Starlette ServerErrorMiddleware   (last resort; never reached in practice)
+    RequestIdMiddleware               binds the id for every line logged below
+    AccessLogMiddleware               one line per request, with its final status
+    SecurityHeadersMiddleware         headers on every answer, errors included
+    StrictCORSMiddleware              preflights answered here, with the headers above
+    ServerErrorMiddleware (ours)      unhandled exception -> 500 problem, inside the headers
+    BodyLimitMiddleware               413 problem, inside the headers
+    FastAPI ExceptionMiddleware       HTTPException / validation -> problem answers
+    routes                            /healthz/*, API_V1_PREFIX/*
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from erp_api.lifespan import lifespan_for
+from erp_api.middleware.access_log import AccessLogMiddleware
+from erp_api.middleware.body_limit import BodyLimitMiddleware
+from erp_api.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, StrictCORSMiddleware
+from erp_api.middleware.request_id import RequestIdMiddleware
+from erp_api.middleware.security_headers import SecurityHeadersMiddleware
+from erp_api.middleware.server_errors import ServerErrorMiddleware
+from erp_api.openapi import install_openapi
+from erp_api.problems import http_exception_handler, validation_exception_handler
+from erp_api.routes import health
+from erp_api.routes.api_v1 import api_v1_router
+from erp_api.settings import ApiSettings
+from erp_core import Environment, configure_logging
+
+DOCS_URL, REDOC_URL, OPENAPI_URL = "/docs", "/redoc", "/openapi.json"
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the service; with no ``settings``, read them from the environment (and ``.env``).
+
+    Configures logging for in-process use (a test, a notebook); under
+    ``erp-api serve`` uvicorn has already applied the same configuration.
+    Nothing connects here: the lifespan creates the pools, lazily.
+    """
+    settings = settings if settings is not None else ApiSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    # DEBUG_MODE shows SQL in the log, through our handler (SQLAlchemy's own
+    # `echo` would add a second, differently formatted stream).
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO if settings.debug_mode else logging.WARNING)
+
+    public_docs = settings.environment is not Environment.PRODUCTION
+    app = FastAPI(
+        title=settings.app_name,
+        version=metadata.version("erp-api"),
+        lifespan=lifespan_for(settings),
+        docs_url=DOCS_URL if public_docs else None,
+        redoc_url=REDOC_URL if public_docs else None,
+        openapi_url=OPENAPI_URL if public_docs else None,
+    )
+    install_openapi(app)
+
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    app.add_exception_handler(RequestValidationError, validation_exception_handler)
+
+    app.include_router(health.router)
+    app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
+
+    # add_middleware wraps: the last one added is the outermost.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(ServerErrorMiddleware)
+    app.add_middleware(
+        StrictCORSMiddleware,
+        allow_origins=settings.cors_allowed_origins,
+        allow_credentials=settings.cors_allow_credentials,
+        allow_methods=ALLOWED_METHODS,
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.environment.is_deployed,
+        docs_paths=frozenset({DOCS_URL, REDOC_URL, f"{DOCS_URL}/oauth2-redirect"})
+        if public_docs
+        else frozenset(),
+    )
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,87 @@
+"""``erp-api``: the service's command (contract §3).
+
+``erp-api serve`` validates the settings before anything listens, then runs
+uvicorn on the :func:`erp_api.app.create_app` factory with the project's
+logging configuration applied in every worker from its first line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+
+from erp_api.settings import ApiSettings
+from erp_core import ConfigurationError, logging_config
+
+APP_FACTORY = "erp_api.app:create_app"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="erp-api", description="The ERP HTTP API service.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the HTTP service with uvicorn")
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development only)")
+    serve.add_argument(
+        "--reload-dir",
+        action="append",
+        dest="reload_dirs",
+        metavar="DIR",
+        help="directory to watch with --reload (repeatable; default: the working directory)",
+    )
+    return parser
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn (>= 0.29) restores this handler after its graceful shutdown and
+    # re-raises the signal it caught; without a Python handler the process
+    # would then die by SIGTERM (status 143) instead of exiting 0.
+    sys.exit(0)
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        settings = ApiSettings()
+    except ConfigurationError as exc:
+        print(f"erp-api: {exc}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("erp-api: --workers must be at least 1", file=sys.stderr)
+        return 2
+
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        reload=args.reload,
+        reload_dirs=args.reload_dirs,
+        log_config=logging_config(settings.log_level, settings.log_format),
+        access_log=False,  # AccessLogMiddleware writes the one access line per request
+        server_header=False,
+        proxy_headers=True,  # trusted only from FORWARDED_ALLOW_IPS (uvicorn reads it)
+        # uvicorn takes whole seconds; rounding up never cuts a request short.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown ones
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""What the service holds for its lifetime: created at start-up, closed at shutdown.
+
+Nothing connects here: the engine and the Redis pool open connections on
+first use, so the service starts (and answers ``/healthz/live``) while
+PostgreSQL or Redis is still down; ``/healthz/ready`` says when they are up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TypedDict
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from erp_api.readiness import Readiness
+from erp_api.settings import ApiSettings
+from erp_cache.client import close_redis, redis_from_settings
+from erp_db.engine import create_sessionmaker, engine_from_settings
+
+logger = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    """The lifespan state; each request sees it as ``request.state``."""
+
+    settings: ApiSettings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    readiness: Readiness
+
+
+def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[State]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        engine = engine_from_settings(settings.database, application_name=settings.app_name)
+        redis = redis_from_settings(settings.redis, client_name=settings.app_name)
+        logger.info(
+            "starting",
+            extra={
+                "environment": settings.environment.value,
+                "database": settings.database.safe_url,
+                "redis": settings.redis.safe_url,
+            },
+        )
+        try:
+            yield State(
+                settings=settings,
+                engine=engine,
+                sessionmaker=create_sessionmaker(engine),
+                redis=redis,
+                readiness=Readiness(engine, redis, timeout=settings.health_check_timeout_s),
+            )
+        finally:
+            await close_redis(redis)
+            await engine.dispose()
+            logger.info("stopped: database and redis pools closed")
+
+    return lifespan

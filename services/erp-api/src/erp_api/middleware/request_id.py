@@ -1,0 +1,37 @@
+"""Gives every request an id, binds it for logs and error bodies, and answers it in ``X-Request-ID``."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from erp_core import bind_request_id, request_id_from
+
+_HEADER = b"x-request-id"
+
+
+class RequestIdMiddleware:
+    """Outermost of the service's middleware, so every log line of the request carries the id.
+
+    The caller's ``X-Request-ID`` is kept only when it is 1 to 128 characters of
+    ``[A-Za-z0-9._-]``; anything else is replaced, never reflected.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        offered = next((value for name, value in scope["headers"] if name == _HEADER), None)
+        request_id = request_id_from(offered.decode("latin-1") if offered is not None else None)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        with bind_request_id(request_id):
+            await self.app(scope, receive, send_with_id)

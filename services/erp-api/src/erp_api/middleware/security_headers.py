@@ -1,0 +1,52 @@
+"""Security headers on every answer, errors and health checks included (contract §6)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI and ReDoc load their scripts and styles from a CDN and run inline
+# start-up code; only those pages get this looser policy.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+class SecurityHeadersMiddleware:
+    """Adds the fixed header set; precomputed once, as Starlette's CORS middleware does."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, docs_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+        common = {
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cross-Origin-Opener-Policy": "same-origin",
+            "Cross-Origin-Resource-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        }
+        if hsts:
+            common["Strict-Transport-Security"] = HSTS
+        self.api_headers = {**common, "Content-Security-Policy": API_CONTENT_SECURITY_POLICY}
+        self.docs_headers = {**common, "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        extra = self.docs_headers if scope["path"] in self.docs_paths else self.api_headers
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,110 @@
+"""RFC 9457 problem details: the one shape of every error answer (contract §5).
+
+The models document the shape in OpenAPI; :func:`problem_response` renders
+it; the exception handlers map Starlette's and FastAPI's errors onto it.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from erp_core import get_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# RFC 9110 renamed these; Python 3.11's http.HTTPStatus still has the old phrases.
+_RFC9110_TITLES = {413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
+
+VALIDATION_DETAIL = "Request validation failed"
+SERVER_ERROR_DETAIL = "The server could not complete the request"
+
+
+class ErrorDetail(BaseModel):
+    """One failed check of a request's input; the rejected value itself is never echoed."""
+
+    loc: list[str | int] = Field(description="Where the value was: body, query, path, header, then keys.")
+    message: str
+    type: str = Field(description="A stable machine-readable code, e.g. `missing`.")
+
+
+class ErrorResponse(BaseModel):
+    """An RFC 9457 problem document, with the request id and validation errors as extensions."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The path of the request that failed.")
+    request_id: str | None = Field(None, description="The X-Request-ID of the request, also in the logs.")
+    errors: list[ErrorDetail] | None = Field(None, description="Present for validation failures only.")
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def status_title(status_code: int) -> str:
+    """The RFC 9110 reason phrase of ``status_code``."""
+    if status_code in _RFC9110_TITLES:
+        return _RFC9110_TITLES[status_code]
+    try:
+        return http.HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_response(
+    status_code: int,
+    path: str,
+    detail: str | None = None,
+    *,
+    errors: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The problem answer for ``status_code`` on ``path``, tagged with the current request id."""
+    title = status_title(status_code)
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status_code,
+        "detail": detail or title,
+        "instance": path,
+        "request_id": get_request_id(),
+    }
+    if errors is not None:
+        body["errors"] = [error.model_dump() for error in errors]
+    return ProblemResponse(body, status_code=status_code, headers=headers)
+
+
+def validation_errors(exc: RequestValidationError) -> list[ErrorDetail]:
+    """pydantic's errors without ``input`` and ``ctx``: they may hold what the caller sent."""
+    return [
+        ErrorDetail(
+            loc=[part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+            message=str(error.get("msg", "")),
+            type=str(error.get("type", "")),
+        )
+        for error in exc.errors()
+    ]
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's base class: routing raises it for 404 and 405, FastAPI's subclass for the rest."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code >= 500:
+        detail = SERVER_ERROR_DETAIL
+    headers = dict(exc.headers) if exc.headers else None  # keeps a 405's Allow
+    return problem_response(exc.status_code, request.url.path, detail, headers=headers)
+
+
+async def validation_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(422, request.url.path, VALIDATION_DETAIL, errors=validation_errors(exc))

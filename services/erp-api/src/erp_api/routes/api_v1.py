@@ -1,0 +1,11 @@
+"""The ``API_V1_PREFIX`` router: feature routers (organisations, ledgers, …) are included here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def api_v1_router() -> APIRouter:
+    """A fresh router per application, so two apps in one process never share routes."""
+    router = APIRouter()
+    return router

@@ -1,0 +1,75 @@
+"""The service's settings: erp-core's, the database's and the cache's, plus the HTTP knobs.
+
+Built once by :func:`erp_api.app.create_app` (or passed in by a test); one bad
+variable anywhere, in any part, is reported together with all the others.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated
+
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import NoDecode
+
+from erp_cache.settings import RedisSettings
+from erp_core import CoreSettings
+from erp_db.settings import DatabaseSettings
+
+# An origin is scheme://host[:port], nothing after it (RFC 6454 serialisation).
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
+
+
+class ApiSettings(CoreSettings):
+    """Everything ``erp-api`` reads from its environment (contract §2)."""
+
+    database: DatabaseSettings
+    redis: RedisSettings
+
+    api_v1_prefix: str = Field("/api/v1", validation_alias="API_V1_PREFIX")
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CORS_ALLOWED_ORIGINS"
+    )
+    cors_allow_credentials: bool = Field(False, validation_alias="CORS_ALLOW_CREDENTIALS")
+    health_check_timeout_s: float = Field(2.0, gt=0, le=60, validation_alias="HEALTH_CHECK_TIMEOUT_S")
+    shutdown_timeout_s: float = Field(25.0, gt=0, validation_alias="SHUTDOWN_TIMEOUT_S")
+    max_request_body_bytes: int = Field(1_048_576, ge=1, validation_alias="MAX_REQUEST_BODY_BYTES")
+
+    @field_validator("api_v1_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError("must start with '/' and not end with '/'")
+        return value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        # NoDecode keeps pydantic-settings from JSON-decoding first: a plain
+        # comma-separated list would otherwise fail before validation and hide
+        # every other bad variable.
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError("not a valid JSON list") from None
+        return [origin.strip() for origin in text.split(",") if origin.strip()]
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_shape(cls, value: list[str]) -> list[str]:
+        bad = [origin for origin in value if not _ORIGIN.fullmatch(origin)]
+        if bad:
+            raise ValueError(f"{len(bad)} entr(y/ies) not of the form scheme://host[:port] or *")
+        return value
+
+    @field_validator("cors_allow_credentials")
+    @classmethod
+    def _no_credentials_for_everyone(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and "*" in info.data.get("cors_allowed_origins", []):
+            raise ValueError("cannot be true while CORS_ALLOWED_ORIGINS contains '*'")
+        return value

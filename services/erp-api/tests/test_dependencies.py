@@ -1,0 +1,97 @@
+"""get_db_session commits before the response is sent and rolls back on any error."""
+
+import asyncpg
+import pytest
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from erp_api import SessionDep, create_app
+
+from .conftest import MakeSettings, serve_in_process
+
+
+def _plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture
+async def table(erp_db_url: str):
+    conn = await asyncpg.connect(_plain_dsn(erp_db_url))
+    await conn.execute(
+        "CREATE TABLE api_dep_probe (name text PRIMARY KEY, "
+        "parent text REFERENCES api_dep_probe (name) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    yield conn
+    await conn.execute("DROP TABLE api_dep_probe")
+    await conn.close()
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/rows/{name}")
+    async def insert(name: str, session: SessionDep) -> dict[str, str]:
+        await session.execute(text("INSERT INTO api_dep_probe (name) VALUES (:n)"), {"n": name})
+        return {"name": name}
+
+    @router.post("/rows/{name}/refused")
+    async def insert_then_refuse(name: str, session: SessionDep) -> None:
+        await session.execute(text("INSERT INTO api_dep_probe (name) VALUES (:n)"), {"n": name})
+        raise HTTPException(409, "refused after writing")
+
+    @router.post("/rows/{name}/answered-409")
+    async def insert_then_answer_409(name: str, session: SessionDep) -> JSONResponse:
+        await session.execute(text("INSERT INTO api_dep_probe (name) VALUES (:n)"), {"n": name})
+        return JSONResponse({"detail": "returned, not raised"}, status_code=409)
+
+    @router.post("/rows/{name}/orphan")
+    async def insert_orphan(name: str, session: SessionDep) -> dict[str, str]:
+        # The deferred foreign key fails only at COMMIT, after the endpoint returned.
+        await session.execute(
+            text("INSERT INTO api_dep_probe (name, parent) VALUES (:n, 'no-such-parent')"), {"n": name}
+        )
+        return {"name": name}
+
+    return router
+
+
+@pytest.fixture
+async def client(make_settings: MakeSettings):
+    app = create_app(make_settings())
+    app.include_router(_routes(), prefix="/api/v1")
+    async with serve_in_process(app) as client:
+        yield client
+
+
+async def _stored(conn: asyncpg.Connection, name: str) -> bool:
+    return bool(await conn.fetchval("SELECT count(*) FROM api_dep_probe WHERE name = $1", name))
+
+
+async def test_success_is_committed_before_the_answer(client, table):
+    response = await client.post("/api/v1/rows/a")
+
+    assert response.status_code == 200
+    assert await _stored(table, "a")
+
+
+async def test_raised_http_exception_rolls_back(client, table):
+    response = await client.post("/api/v1/rows/b/refused")
+
+    assert response.status_code == 409
+    assert not await _stored(table, "b")
+
+
+async def test_returned_4xx_still_commits(client, table):
+    response = await client.post("/api/v1/rows/c/answered-409")
+
+    assert response.status_code == 409
+    assert await _stored(table, "c")
+
+
+async def test_failed_commit_is_a_5xx_problem_never_a_2xx(client, table):
+    response = await client.post("/api/v1/rows/d/orphan")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert not await _stored(table, "d")
