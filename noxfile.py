@@ -42,6 +42,7 @@ nox.options.sessions = [
     *(f"test-{name}" for name in PACKAGES),
     *(f"build-{name}" for name in PACKAGES),
     "smoke",
+    "resilience",
 ]
 
 
@@ -155,3 +156,27 @@ def smoke(session: nox.Session) -> None:
         session.run("erp-db", "--help", env=bare, include_outer_env=False, silent=True)
         session.run("erp-db", "upgrade", "--sql", env=bare, include_outer_env=False, silent=True)
         session.run("erp-api", "--help", env=bare, include_outer_env=False, silent=True)
+
+
+@nox.session(tags=["test"])
+def resilience(session: nox.Session) -> None:
+    """Stop, hang and overload private PostgreSQL and Redis servers under the service; it must recover."""
+    poetry_sync(session, "erp-api", "test")
+    paths = list(PACKAGES.values())
+    session.run("pytest", *paths, "-m", "resilience", *session.posargs, env=service_env(session))
+
+
+@nox.session(tags=["perf"])
+def bench(session: nox.Session) -> None:
+    """Throughput of the full service against bare FastAPI baselines, as ratios (needs wrk; not default)."""
+    if shutil.which("wrk") is None:
+        session.error("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
+    poetry_sync(session, "erp-api")
+    session.run("python", "benchmarks/run.py", *session.posargs, env=service_env(session))
+
+
+@nox.session(tags=["perf"])
+def fuzz(session: nox.Session) -> None:
+    """Schemathesis against the running service's OpenAPI document: no 5xx, every answer as documented."""
+    poetry_sync(session, "erp-api", "test", "fuzz")
+    session.run("python", "fuzz/run.py", *session.posargs, env=service_env(session))
