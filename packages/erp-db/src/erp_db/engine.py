@@ -1,0 +1,76 @@
+"""The async engine and the session factory, over asyncpg.
+
+Creating an engine opens no connection: the pool connects on first use, so a
+service starts (and answers liveness) while PostgreSQL is down. Every bound is
+explicit, because the drivers' defaults are unsuited to a web service:
+asyncpg waits 60 s to connect and forever for a query.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from erp_db.database_url import to_asyncpg_url
+from erp_db.settings import DatabaseSettings
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    application_name: str,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    pool_timeout: float = 10.0,
+    pool_pre_ping: bool = True,
+    connect_timeout: float = 5.0,
+    command_timeout: float = 30.0,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An :class:`AsyncEngine` whose connections say who they are in ``pg_stat_activity``.
+
+    ``url`` may use any scheme :func:`~erp_db.database_url.to_asyncpg_url`
+    accepts. The process never holds more than ``pool_size + max_overflow``
+    connections; a checkout waits at most ``pool_timeout`` seconds for one.
+    ``pool_pre_ping`` tests a pooled connection before handing it out (one
+    extra round trip) so a server restart costs no failed request.
+    ``application_name`` is sent as a server setting at connect time, so it is
+    visible to the server for the connection's whole life.
+    """
+    return create_async_engine(
+        to_asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=pool_pre_ping,
+        echo=echo,
+        connect_args={
+            "timeout": connect_timeout,
+            "command_timeout": command_timeout,
+            "server_settings": {"application_name": application_name},
+        },
+    )
+
+
+def engine_from_settings(
+    settings: DatabaseSettings, *, application_name: str, echo: bool = False
+) -> AsyncEngine:
+    """:func:`create_engine` with the URL and pool bounds of ``DATABASE_*``."""
+    return create_engine(
+        settings.sqlalchemy_url,
+        application_name=application_name,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        echo=echo,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine`` that keep their objects loaded after ``commit()``.
+
+    ``expire_on_commit=False`` because an async session cannot lazily reload
+    an expired attribute: reading one after commit would raise
+    ``MissingGreenlet`` instead of returning the value just written.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False)

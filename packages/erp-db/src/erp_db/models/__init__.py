@@ -1,0 +1,13 @@
+"""Every ORM model of the ERP, in one place, so ``Base.metadata`` is complete.
+
+Alembic's autogenerate and ``erp-db check`` compare the database with
+``erp_db.models.Base.metadata``; a model module that nothing imports is
+invisible to them. Each new model module is therefore imported here, and
+nowhere else needs to know the list. Phase 0 has no business tables yet.
+"""
+
+from __future__ import annotations
+
+from erp_db.base import Base
+
+__all__ = ["Base"]
