@@ -65,6 +65,16 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     _check_lock_is_current(session)
+    session.run("hadolint", "docker/Dockerfile")
+    # check-jsonschema's vendor schemas ship inside the package: no network needed.
+    for schema, pattern in (
+        ("vendor.compose-spec", "docker/compose*.yaml"),
+        ("vendor.github-workflows", ".github/workflows/*.yml"),
+        ("vendor.github-actions", ".github/actions/*/action.yml"),
+        ("vendor.dependabot", ".github/dependabot.yml"),
+    ):
+        files = sorted(str(path.relative_to(ROOT)) for path in ROOT.glob(pattern))
+        session.run("check-jsonschema", "--builtin-schema", schema, *files)
 
 
 def _check_lock_is_current(session: nox.Session) -> None:
@@ -180,3 +190,32 @@ def fuzz(session: nox.Session) -> None:
     """Schemathesis against the running service's OpenAPI document: no 5xx, every answer as documented."""
     poetry_sync(session, "erp-api", "test", "fuzz")
     session.run("python", "fuzz/run.py", *session.posargs, env=service_env(session))
+
+
+@nox.session(venv_backend="none")
+def image(session: nox.Session) -> None:
+    """The erp-api image by `docker build`, labelled with its version (needs a Docker engine; not default)."""
+    import subprocess
+    import tomllib
+
+    try:
+        engine = subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    except FileNotFoundError:
+        engine = False
+    if not engine:
+        session.error(
+            "no Docker engine is available here (`docker info` failed). Build the image where one runs, "
+            "with this session or `docker build -f docker/Dockerfile .` from the repository root; "
+            "CI's image job builds it on every push"
+        )
+    with (ROOT / PACKAGES["erp-api"] / "pyproject.toml").open("rb") as pyproject:
+        version = tomllib.load(pyproject)["project"]["version"]
+    session.run(
+        "docker", "build", "--file", "docker/Dockerfile", "--build-arg", f"VERSION={version}",
+        # without a value: passed on from the environment when set there, else left out
+        "--build-arg", "POETRY_PYPI_MIRROR_URL",
+        # erp-api:local is the image docker/compose.yaml runs by default
+        "--tag", f"erp-api:{version}", "--tag", "erp-api:local",
+        *session.posargs, ".",
+        external=True,
+    )  # fmt: skip
