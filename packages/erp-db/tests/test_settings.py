@@ -34,7 +34,9 @@ def test_a_libpq_url_is_normalised_for_asyncpg() -> None:
     env = {"DATABASE_URL": f"postgres://erp:{PASSWORD}@db.internal/erp?sslmode=require"}
     settings = settings_from_env(DatabaseSettings, env)
 
-    assert settings.url.get_secret_value() == f"postgresql+asyncpg://erp:{PASSWORD}@db.internal/erp?ssl=require"
+    assert (
+        settings.url.get_secret_value() == f"postgresql+asyncpg://erp:{PASSWORD}@db.internal/erp?ssl=require"
+    )
     assert settings.safe_url == "postgresql+asyncpg://erp:***@db.internal/erp?ssl=require"
 
 

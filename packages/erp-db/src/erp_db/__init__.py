@@ -1,1 +1,50 @@
-"""erp-db."""
+"""erp-db: the async database layer of the ERP, its migrations and the ``erp-db`` command.
+
+Importing this package reads no environment and opens no connection; build
+:class:`DatabaseSettings` and the engine explicitly. Test helpers live in
+:mod:`erp_db.testing` (the ``testing`` extra), which is not imported here.
+"""
+
+from erp_db.base import NAMING_CONVENTION, Base
+from erp_db.database_url import to_asyncpg_url
+from erp_db.engine import create_engine, create_sessionmaker, engine_from_settings
+from erp_db.errors import (
+    DatabaseError,
+    InvalidDatabaseUrl,
+    MigrationError,
+    NotEditableInstallError,
+    SchemaDriftError,
+)
+from erp_db.migration_commands import check, current, downgrade, revision, upgrade
+from erp_db.migration_lock import MIGRATION_LOCK_KEY
+from erp_db.migrations_config import alembic_config, shipped_head
+from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
+from erp_db.session import session_scope
+from erp_db.settings import DatabaseSettings
+
+__all__ = [
+    "MIGRATION_LOCK_KEY",
+    "NAMING_CONVENTION",
+    "Base",
+    "DatabaseError",
+    "DatabaseSettings",
+    "InvalidDatabaseUrl",
+    "MigrationError",
+    "NotEditableInstallError",
+    "SchemaDriftError",
+    "alembic_config",
+    "check",
+    "create_engine",
+    "create_sessionmaker",
+    "current",
+    "downgrade",
+    "engine_from_settings",
+    "probe_database",
+    "probe_database_and_migrations",
+    "probe_migrations",
+    "revision",
+    "session_scope",
+    "shipped_head",
+    "to_asyncpg_url",
+    "upgrade",
+]
