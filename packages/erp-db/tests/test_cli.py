@@ -15,8 +15,9 @@ import erp_db
 from erp_db.migrations_config import shipped_head
 
 PASSWORD = "Cl1S3cretPw"
+# The code under test, wherever it is installed; and this repository's project.
 PACKAGE_DIR = Path(erp_db.__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent.parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def with_password(url: str) -> str:

@@ -18,8 +18,13 @@ def make_project(root: Path, name: str = "erp-db") -> Path:
     return package
 
 
-def test_this_checkout_is_a_source_checkout() -> None:
-    assert is_source_checkout(Path(erp_db.__file__).resolve().parent)
+def test_the_imported_package_counts_as_source_exactly_when_it_is_this_repository() -> None:
+    # True in the development venv (editable install), false when the tests
+    # run against an installed wheel.
+    imported = Path(erp_db.__file__).resolve().parent
+    repository_copy = Path(__file__).resolve().parent.parent / "src" / "erp_db"
+
+    assert is_source_checkout(imported) is (imported == repository_copy)
 
 
 def test_a_src_layout_of_the_erp_db_project_is_a_source_checkout(tmp_path: Path) -> None:
