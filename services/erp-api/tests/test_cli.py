@@ -52,7 +52,9 @@ def test_serve_answers_ready_logs_json_and_exits_0_on_sigterm(erp_db_url, redis_
         )  # fmt: skip
         try:
             ready = _wait_ready(port, process)
-            live = httpx.get(f"http://127.0.0.1:{port}/healthz/live", headers={"X-Request-ID": "cli-1"})
+            live = httpx.get(
+                f"http://127.0.0.1:{port}/healthz/live?token=cli-secret", headers={"X-Request-ID": "cli-1"}
+            )
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=30)
@@ -63,7 +65,9 @@ def test_serve_answers_ready_logs_json_and_exits_0_on_sigterm(erp_db_url, redis_
     assert process.returncode == 0, stderr.decode()
     lines = stdout_path.read_text().splitlines()
     records = [json.loads(line) for line in lines]  # every stdout line is one JSON object
-    assert any(r["logger"] == "erp_api.access" and r.get("request_id") == "cli-1" for r in records)
+    # One access line per request, ours: uvicorn's would be a second, with the query string.
+    assert [r["logger"] for r in records if r.get("request_id") == "cli-1"] == ["erp_api.access"]
+    assert "cli-secret" not in stdout_path.read_text()
     assert any(r["logger"].startswith("uvicorn") for r in records)
     assert stderr.decode().strip() == ""
 

@@ -48,6 +48,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """
     settings = settings if settings is not None else ApiSettings()
     configure_logging(settings.log_level, settings.log_format)
+    # AccessLogMiddleware writes the one access line per request (contract §7).
+    # The configuration just applied lets uvicorn's own access logger reach
+    # the root handler again (`erp-api serve` had switched it off): it would
+    # add a second line per request, its query string (tokens) included.
+    logging.getLogger("uvicorn.access").propagate = False
     # DEBUG_MODE shows SQL in the log, through our handler (SQLAlchemy's own
     # `echo` would add a second, differently formatted stream).
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO if settings.debug_mode else logging.WARNING)
