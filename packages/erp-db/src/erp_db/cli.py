@@ -175,7 +175,9 @@ def _configure_logging(core: CoreSettings) -> None:
 
 def _runtime_reason(command_name: str, exc: BaseException, url: URL | None) -> str:
     if isinstance(exc, (ErpError, CommandError)):
-        return f"{command_name}: {describe_error(exc).split(': ', 1)[-1]}"
+        # Messages written for people (ours, Alembic's): whole, first line only.
+        text = str(exc).strip()
+        return f"{command_name}: {text.splitlines()[0] if text else type(exc).__name__}"
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig.__cause__ or exc.orig  # the driver's own exception, without SQLAlchemy's trailer
     where = f" (PostgreSQL at {server_address(url)})" if url is not None else ""
