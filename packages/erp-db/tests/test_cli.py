@@ -154,6 +154,18 @@ def test_an_unknown_revision_is_named_in_the_last_line(commands, admin_url: str)
     assert PASSWORD not in result.stdout + result.stderr
 
 
+def test_an_unknown_role_is_named_without_the_password(commands, admin_url: str) -> None:
+    # The local server trusts every connection, so a refused login is shown
+    # with a role it does not know: the same path as a wrong password.
+    url = make_url(admin_url).set(username="erp_no_such_role", password=PASSWORD)
+    result = commands.run_erp_db("upgrade", env={"DATABASE_URL": url.render_as_string(hide_password=False)})
+
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.endswith('InvalidAuthorizationSpecificationError: role "erp_no_such_role" does not exist')
+    assert PASSWORD not in result.stdout + result.stderr
+
+
 def test_a_missing_database_is_named_without_the_password(commands, admin_url: str) -> None:
     url = make_url(with_password(admin_url)).set(database="erp_db_no_such_database")
     env = {"DATABASE_URL": url.render_as_string(hide_password=False)}
