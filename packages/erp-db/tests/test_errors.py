@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from erp_core import ErpError
 from erp_db import errors
@@ -32,3 +33,16 @@ def test_the_root_docstring_draws_every_error() -> None:
     for name in ("DatabaseError", "InvalidDatabaseUrl", "MigrationError", "SchemaDriftError"):
         assert name in tree
     assert "NotEditableInstallError" in tree
+
+
+def test_database_errors_are_described_by_the_drivers_exception() -> None:
+    class UndefinedTableError(Exception):
+        pass
+
+    driver_error = UndefinedTableError('relation "x" does not exist')
+    adapted = Exception("adapted")
+    adapted.__cause__ = driver_error
+    wrapped = DBAPIError("SELECT 1", None, adapted)
+
+    assert errors.describe_database_error(wrapped) == 'UndefinedTableError: relation "x" does not exist'
+    assert errors.describe_database_error(OSError("refused")) == "OSError: refused"

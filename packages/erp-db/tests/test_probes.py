@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_core import ProbeResult
@@ -152,3 +152,10 @@ async def test_combined_probe_fails_migrations_too_when_the_database_is_unreacha
 
     assert database.status == migrations.status == "fail"
     assert migrations.error == "database unavailable"
+
+
+async def test_a_missing_database_is_named_by_the_drivers_error(admin_url: str, engine_on) -> None:
+    engine = engine_on(str(make_url(admin_url).set(database="erp_db_no_such_database")))
+    result = await probe_database(engine, timeout=2.0)
+
+    assert result.error == 'InvalidCatalogNameError: database "erp_db_no_such_database" does not exist'

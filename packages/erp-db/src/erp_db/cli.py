@@ -24,19 +24,18 @@ from typing import Final
 from alembic import command
 from alembic.util import CommandError
 from sqlalchemy import URL
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from erp_core import (
     ConfigurationError,
     CoreSettings,
     ErpError,
     ErpSettings,
-    describe_error,
     escape_control_characters,
     logging_config,
 )
 from erp_db.database_url import server_address
-from erp_db.errors import NotEditableInstallError
+from erp_db.errors import NotEditableInstallError, describe_database_error
 from erp_db.migration_commands import check, downgrade, revision, upgrade
 from erp_db.migrations_config import alembic_config
 from erp_db.settings import DatabaseSettings
@@ -178,10 +177,8 @@ def _runtime_reason(command_name: str, exc: BaseException, url: URL | None) -> s
         # Messages written for people (ours, Alembic's): whole, first line only.
         text = str(exc).strip()
         return f"{command_name}: {text.splitlines()[0] if text else type(exc).__name__}"
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig.__cause__ or exc.orig  # the driver's own exception, without SQLAlchemy's trailer
     where = f" (PostgreSQL at {server_address(url)})" if url is not None else ""
-    return f"{command_name} failed{where}: {describe_error(exc)}"
+    return f"{command_name} failed{where}: {describe_database_error(exc)}"
 
 
 def _fail(message: str, status: int, url: URL | None) -> int:

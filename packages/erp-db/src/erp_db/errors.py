@@ -12,11 +12,15 @@
 validation reports it as a bad ``DATABASE_URL``. Failures of PostgreSQL
 itself stay the driver's and SQLAlchemy's exceptions, which callers already
 know; Alembic's own ``CommandError`` (an unknown revision) passes through too.
+:func:`describe_database_error` turns those into the short reasons that the
+probes and the ``erp-db`` command show.
 """
 
 from __future__ import annotations
 
-from erp_core import ErpError
+from sqlalchemy.exc import DBAPIError
+
+from erp_core import ErpError, describe_error
 
 
 class DatabaseError(ErpError):
@@ -37,3 +41,15 @@ class SchemaDriftError(MigrationError):
 
 class NotEditableInstallError(MigrationError):
     """New revisions belong in the source checkout; this ``erp_db`` was installed from a wheel."""
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """A short one-line reason, naming the driver's exception rather than SQLAlchemy's wrapper.
+
+    ``InvalidCatalogNameError: database "erp" does not exist`` reads better in
+    a readiness answer than ``DBAPIError: (sqlalchemy.dialects...Error) ...``.
+    Driver messages name hosts, ports, roles and databases, never passwords.
+    """
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig.__cause__ or exc.orig
+    return describe_error(exc)

@@ -12,11 +12,15 @@ reused pooled connection costs one ping round trip before the statement.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from erp_core import ProbeResult, describe_error, run_probe
+from erp_core import ProbeFailed, ProbeResult, describe_error, run_probe
+from erp_db.errors import describe_database_error
 from erp_db.migrations_config import shipped_head
 
 _SELECT_ONE = text("SELECT 1")
@@ -28,7 +32,7 @@ async def probe_database(engine: AsyncEngine, *, timeout: float) -> ProbeResult:
     """Run ``SELECT 1`` on a pooled connection: ``ok``, or ``fail`` with a short reason."""
 
     async def select_one() -> None:
-        async with engine.connect() as connection:
+        async with _driver_reasons(), engine.connect() as connection:
             await connection.execute(_SELECT_ONE)
 
     return await run_probe(select_one, timeout=timeout)
@@ -64,7 +68,7 @@ async def probe_database_and_migrations(
 
 
 async def _applied_revisions(engine: AsyncEngine) -> frozenset[str]:
-    async with engine.connect() as connection:
+    async with _driver_reasons(), engine.connect() as connection:
         try:
             result = await connection.execute(_SELECT_REVISIONS)
         except DBAPIError as exc:
@@ -72,6 +76,15 @@ async def _applied_revisions(engine: AsyncEngine) -> frozenset[str]:
                 return frozenset()
             raise
         return frozenset(result.scalars())
+
+
+@contextlib.asynccontextmanager
+async def _driver_reasons() -> AsyncIterator[None]:
+    # run_probe would describe SQLAlchemy's wrapper; report the driver's error.
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise ProbeFailed(describe_database_error(exc)) from exc
 
 
 def _judge(applied: frozenset[str], latency_ms: float) -> ProbeResult:
