@@ -13,8 +13,7 @@ from fastapi import FastAPI
 
 from erp_api import ApiSettings, create_app
 from erp_core.testing import settings_from_env
-
-pytest_plugins = ["erp_db.testing"]
+from erp_db.testing import erp_db_engine, erp_db_url  # noqa: F401  (fixtures; pytest_plugins must be top-level)
 
 MakeSettings = Callable[..., ApiSettings]
 
@@ -25,7 +24,7 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def make_settings(erp_db_url: str, redis_url: str) -> MakeSettings:
+def make_settings(erp_db_url: str, redis_url: str) -> MakeSettings:  # noqa: F811
     """Settings from an explicit environment: the test database and Redis, plus ``overrides``."""
 
     def make(**overrides: str) -> ApiSettings:

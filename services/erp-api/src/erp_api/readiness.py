@@ -22,12 +22,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
-from erp_db.probes import probe_database_and_migrations
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_cache.probes import probe_redis
 from erp_core import ProbeResult
+from erp_db.probes import probe_database_and_migrations
 
 T = TypeVar("T")
 
