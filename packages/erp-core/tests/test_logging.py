@@ -87,7 +87,7 @@ def test_configure_logging_writes_json_to_stdout_in_a_fresh_process():
     program = (
         "import logging; from erp_core import configure_logging, bind_request_id\n"
         "configure_logging('INFO', 'json')\n"
-        "logging.getLogger('uvicorn.error').info('server line')\n"
+        "logging.getLogger('uvicorn.error').info('server line', extra={'color_message': '\\x1b[36mx'})\n"
         "with bind_request_id('abc'):\n"
         "    logging.getLogger('app').warning('bad\\nthing')\n"
         "logging.getLogger('app').debug('hidden')\n"
@@ -98,5 +98,6 @@ def test_configure_logging_writes_json_to_stdout_in_a_fresh_process():
 
     lines = result.stdout.splitlines()
     assert [json.loads(line)["message"] for line in lines] == ["server line", "bad\nthing"]
+    assert "color_message" not in json.loads(lines[0])
     assert json.loads(lines[1])["request_id"] == "abc"
     assert result.stderr == ""

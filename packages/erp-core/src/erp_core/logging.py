@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from erp_core.request_context import RequestIdFilter
@@ -63,6 +64,8 @@ class JsonLogFormatter(JsonFormatter):
         kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s")
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", False)
+        # uvicorn repeats each message with ANSI colour codes for terminals.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "color_message"])
         super().__init__(*args, **kwargs)
 
     def add_fields(
