@@ -1,5 +1,5 @@
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from erp_api import create_app
 
@@ -26,6 +26,16 @@ def _failing_routes() -> APIRouter:
     @router.get("/crash")
     async def crash() -> None:
         raise ValueError("unexpected")
+
+    @router.get("/own-headers")
+    async def own_headers() -> Response:
+        # A route that sets headers the middleware owns, one of them twice.
+        headers = [("Cache-Control", "public, max-age=60"), ("X-Request-ID", "forged"), ("Vary", "Accept")]
+        response = Response("x")
+        for name, value in headers:
+            response.headers.append(name, value)
+        response.headers.append("cache-control", "immutable")
+        return response
 
     return router
 
@@ -115,3 +125,19 @@ async def test_docs_pages_get_their_own_policy_and_the_api_keeps_the_strict_one(
     assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
     assert schema.headers["content-security-policy"] == SECURITY_HEADERS["content-security-policy"]
+
+
+async def test_the_middleware_replaces_headers_a_route_set_and_keeps_its_vary(client):
+    response = await client.get("/api/v1/own-headers", headers={"X-Request-ID": "mine"})
+
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert response.headers.get_list("x-request-id") == ["mine"]
+    assert response.headers.get_list("vary") == ["Accept, Origin"]
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_an_answer_to_a_request_without_origin_varies_on_origin_without_cors_headers(client):
+    response = await client.get("/healthz/live")
+
+    assert response.headers.get_list("vary") == ["Origin"]
+    assert not [name for name in response.headers if name.startswith("access-control-")]

@@ -9,6 +9,8 @@ and a refused preflight to be a problem answer; the rest stays Starlette's.
 
 from __future__ import annotations
 
+import functools
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Message, Receive, Scope, Send
@@ -22,6 +24,11 @@ EXPOSED_HEADERS = ("X-Request-ID",)
 
 class StrictCORSMiddleware(CORSMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
+            # Not a cross-origin request (probes, other services, curl): all Starlette
+            # would do is add `Vary: Origin`; do just that, without parsing headers twice.
+            await self.app(scope, receive, functools.partial(_send_varying_on_origin, send))
+            return
         if scope["type"] == "http" and scope["method"] == "OPTIONS":
             headers = Headers(scope=scope)
             origin = headers.get("origin")
@@ -49,3 +56,13 @@ class StrictCORSMiddleware(CORSMiddleware):
             await send(message)
             return
         await super().send(message, send, request_headers)
+
+
+async def _send_varying_on_origin(send: Send, message: Message) -> None:
+    if message["type"] == "http.response.start":
+        # Starlette's `headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])`, raw.
+        headers = message.get("headers", ())
+        vary = [value for name, value in headers if name == b"vary"]
+        kept = [header for header in headers if header[0] != b"vary"] if vary else list(headers)
+        message["headers"] = [*kept, (b"vary", b", ".join([*vary, b"Origin"]))]
+    await send(message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from erp_core import bind_request_id, request_id_from
@@ -28,9 +27,13 @@ class RequestIdMiddleware:
         offered = next((value for name, value in scope["headers"] if name == _HEADER), None)
         request_id = request_id_from(offered.decode("latin-1") if offered is not None else None)
 
+        answered = (_HEADER, request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                # Raw (lower-case) header list, as Starlette's MutableHeaders edits it, without its cost.
+                kept = [header for header in message.get("headers", ()) if header[0] != _HEADER]
+                message["headers"] = [*kept, answered]
             await send(message)
 
         with bind_request_id(request_id):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
@@ -34,8 +33,9 @@ class SecurityHeadersMiddleware:
         }
         if hsts:
             common["Strict-Transport-Security"] = HSTS
-        self.api_headers = {**common, "Content-Security-Policy": API_CONTENT_SECURITY_POLICY}
-        self.docs_headers = {**common, "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY}
+        self.api_headers = _raw({**common, "Content-Security-Policy": API_CONTENT_SECURITY_POLICY})
+        self.docs_headers = _raw({**common, "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY})
+        self.names = frozenset(name for name, _ in self.api_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,10 +43,18 @@ class SecurityHeadersMiddleware:
             return
 
         extra = self.docs_headers if scope["path"] in self.docs_paths else self.api_headers
+        names = self.names
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(extra)
+                # What MutableHeaders.update does (replace, don't duplicate), on the raw
+                # list in one pass: this runs on every answer.
+                kept = [header for header in message.get("headers", ()) if header[0] not in names]
+                message["headers"] = [*kept, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
