@@ -8,6 +8,7 @@ PostgreSQL or Redis is still down; ``/healthz/ready`` says when they are up.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TypedDict
@@ -47,6 +48,13 @@ def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.Abstra
                 "redis": settings.redis.safe_url,
             },
         )
+        # Everything built so far (the imported SQLAlchemy, Alembic, pydantic, FastAPI)
+        # lives as long as the process: out of the collector's sight, a full
+        # collection under load walks the objects of requests only. Measured with
+        # benchmarks/run.py: /healthz/live p99 ~120 ms -> ~25 ms (pauses of ~45 ms
+        # every couple of seconds at 5k req/s) and a few per cent more throughput.
+        gc.collect()
+        gc.freeze()
         try:
             yield State(
                 settings=settings,
