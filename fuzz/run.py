@@ -112,7 +112,9 @@ class Service:
         )
 
 
-def _schemathesis(service: Service, checks: Sequence[str], seconds: float, seed: int | None) -> int:
+def _schemathesis(
+    service: Service, checks: Sequence[str], seconds: float, seed: int | None, workdir: Path
+) -> int:
     argv = [
         str(BIN / "schemathesis"), "run", service.schema_url,
         "--checks", ",".join(checks),
@@ -122,7 +124,8 @@ def _schemathesis(service: Service, checks: Sequence[str], seconds: float, seed:
     if seed is not None:
         argv += ["--seed", str(seed)]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HERE / "contract_checks.py")}
-    return subprocess.run(argv, env=env, check=False).returncode  # noqa: S603 -- our own command
+    # In a scratch directory: schemathesis keeps a .schemathesis/ cache where it runs.
+    return subprocess.run(argv, env=env, cwd=workdir, check=False).returncode  # noqa: S603 -- our own command
 
 
 def _fuzz_pass(
@@ -145,7 +148,7 @@ def _fuzz_pass(
     problems = []
     try:
         service.wait_for_schema()
-        if _schemathesis(service, checks, seconds, seed) != 0:
+        if _schemathesis(service, checks, seconds, seed, logs) != 0:
             problems.append(f"{name}: schemathesis reported failures")
     finally:
         status = service.stop()
