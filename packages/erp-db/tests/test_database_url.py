@@ -75,3 +75,24 @@ def test_masked_hides_the_password_and_server_address_names_host_and_port() -> N
     assert masked(url) == "postgresql+asyncpg://erp:***@db.internal/erp"
     assert server_address(url) == "db.internal:5432"
     assert server_address(to_asyncpg_url("postgresql:///erp")) == "localhost:5432"
+
+
+def test_a_password_given_as_query_parameter_moves_out_of_the_query() -> None:
+    url = to_asyncpg_url("postgresql://erp@db:5432/erp?password=QuerySecret9")
+
+    assert url.password == "QuerySecret9"
+    assert "password" not in url.query
+    assert "QuerySecret9" not in masked(url)
+
+
+def test_libpq_connect_timeout_is_translated_and_validated() -> None:
+    assert to_asyncpg_url("postgres://erp@db/erp?connect_timeout=10").query == {"timeout": "10"}
+    with pytest.raises(InvalidDatabaseUrl, match="connect_timeout"):
+        to_asyncpg_url("postgres://erp@db/erp?connect_timeout=soon")
+
+
+def test_parameters_asyncpg_would_refuse_at_connect_time_are_refused_now() -> None:
+    with pytest.raises(InvalidDatabaseUrl, match="options, sslrootcert") as caught:
+        to_asyncpg_url("postgresql://erp:pw-q@db/erp?sslrootcert=/ca.pem&options=-c%20x")
+
+    assert "pw-q" not in str(caught.value)

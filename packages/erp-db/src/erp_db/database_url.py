@@ -23,6 +23,13 @@ _ACCEPTED_DRIVERNAMES = frozenset({"postgresql", "postgres", ASYNCPG_DRIVERNAME}
 # libpq's sslmode values; asyncpg's ``ssl`` parameter takes the same words.
 _SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
 
+# libpq spellings of parameters asyncpg knows by another name.
+_LIBPQ_RENAMES = {"connect_timeout": "timeout"}
+# What a URL may carry: SQLAlchemy hands each query parameter to asyncpg.connect()
+# as a string keyword, so only those that work as strings (or that
+# :func:`erp_db.engine.create_engine` converts: ``timeout``) are accepted.
+_ACCEPTED_PARAMETERS = frozenset({"ssl", "timeout", "target_session_attrs", "prepared_statement_cache_size"})
+
 
 def to_asyncpg_url(url: str | URL) -> URL:
     """``url`` for SQLAlchemy's asyncpg dialect, or :class:`InvalidDatabaseUrl`.
@@ -45,7 +52,50 @@ def to_asyncpg_url(url: str | URL) -> URL:
     if url.host is not None and ("@" in url.host or "/" in url.host):
         # 'user:p@ss@host' parses with host 'ss@host': an unescaped '@' in the password.
         raise InvalidDatabaseUrl("malformed host: percent-encode '@' and '/' in the user name and password")
-    return _translate_sslmode(url.set(drivername=ASYNCPG_DRIVERNAME))
+    url = _password_out_of_query(url.set(drivername=ASYNCPG_DRIVERNAME))
+    return _refuse_unknown_parameters(_rename_libpq_parameters(_translate_sslmode(url)))
+
+
+def _password_out_of_query(url: URL) -> URL:
+    # libpq accepts `?password=`; in the query it would escape hide_password
+    # and reach every log line that prints the URL.
+    if "password" not in url.query:
+        return url
+    password = url.query["password"]
+    if url.password is not None or not isinstance(password, str):
+        raise InvalidDatabaseUrl("give the password once, in the user-info part or as ?password=")
+    return url.difference_update_query(["password"]).set(password=password)
+
+
+def _rename_libpq_parameters(url: URL) -> URL:
+    for libpq_name, asyncpg_name in _LIBPQ_RENAMES.items():
+        if libpq_name in url.query:
+            if asyncpg_name in url.query:
+                raise InvalidDatabaseUrl(f"{libpq_name} and {asyncpg_name} are the same parameter: give one")
+            value = url.query[libpq_name]
+            url = url.difference_update_query([libpq_name]).update_query_dict({asyncpg_name: value})
+    if "timeout" in url.query and not _is_positive_number(url.query["timeout"]):
+        raise InvalidDatabaseUrl("connect_timeout must be a positive number of seconds")
+    return url
+
+
+def _is_positive_number(value: str | tuple[str, ...]) -> bool:
+    try:
+        return isinstance(value, str) and float(value) > 0
+    except ValueError:
+        return False
+
+
+def _refuse_unknown_parameters(url: URL) -> URL:
+    # An unknown parameter would reach asyncpg.connect() and fail every
+    # connection, long after start-up: refuse it while validating settings.
+    unknown = sorted(set(url.query) - _ACCEPTED_PARAMETERS)
+    if unknown:
+        raise InvalidDatabaseUrl(
+            f"query parameter(s) {', '.join(unknown)} not supported "
+            f"(accepted: sslmode, connect_timeout, {', '.join(sorted(_ACCEPTED_PARAMETERS))})"
+        )
+    return url
 
 
 def _translate_sslmode(url: URL) -> URL:

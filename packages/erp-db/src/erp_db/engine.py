@@ -35,10 +35,15 @@ def create_engine(
     ``pool_pre_ping`` tests a pooled connection before handing it out (one
     extra round trip) so a server restart costs no failed request.
     ``application_name`` is sent as a server setting at connect time, so it is
-    visible to the server for the connection's whole life.
+    visible to the server for the connection's whole life. A ``connect_timeout``
+    in the URL (libpq's name) replaces ``connect_timeout``.
     """
+    url = to_asyncpg_url(url)
+    if "timeout" in url.query:  # the URL's connect_timeout wins over the default
+        connect_timeout = float(str(url.query["timeout"]))
+        url = url.difference_update_query(["timeout"])
     return create_async_engine(
-        to_asyncpg_url(url),
+        url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
