@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -12,6 +11,7 @@ from redis.asyncio import Redis
 
 from erp_cache.client import close_redis, create_redis
 from erp_cache.probes import probe_redis
+from erp_core.testing import unresponsive_server
 
 # How far past its timeout a probe may answer: scheduling, not waiting.
 SLACK_S = 0.2
@@ -19,26 +19,9 @@ SLACK_S = 0.2
 
 @pytest.fixture
 async def silent_listener() -> AsyncIterator[int]:
-    """The port of a TCP server that accepts connections and reads forever, never answering.
-
-    Hand-written because it has to misbehave: it is a Redis that hangs
-    (a stuck process, a half-open firewall), which no fixture library offers.
-    """
-    writers: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        while await reader.read(4096):
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    for writer in writers:
-        writer.close()
-    await server.wait_closed()
-    await asyncio.sleep(0)  # let the handlers see their closed sockets and return
+    """The port of a server that accepts connections and never answers (a hung dependency)."""
+    async with unresponsive_server() as port:
+        yield port
 
 
 async def timed_probe(client: Redis, timeout: float) -> tuple[float, dict[str, object]]:

@@ -59,3 +59,21 @@ async def test_long_error_messages_are_truncated():
 
     assert result.error is not None
     assert len(result.error) == 200
+
+
+async def test_a_probe_against_an_unresponsive_server_times_out():
+    from erp_core.testing import unresponsive_server
+
+    async def connect_and_read(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await reader.read(1)
+        finally:
+            writer.close()
+
+    async with unresponsive_server() as port:
+        started = time.perf_counter()
+        result = await run_probe(lambda: connect_and_read(port), timeout=0.2)
+
+    assert result.error == "timed out after 0.2 s"
+    assert time.perf_counter() - started < 0.4

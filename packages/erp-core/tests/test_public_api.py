@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import erp_core
 
 
@@ -31,15 +35,12 @@ def test_exported_members_are_pinned():
     assert all(hasattr(erp_core, name) for name in erp_core.__all__)
 
 
-def test_import_reads_no_environment_and_configures_no_logging():
-    import logging
-    import subprocess
-    import sys
-
-    program = (
-        "import logging, os; os.environ.clear(); import erp_core, erp_core.testing; "
-        "print(len(logging.getLogger().handlers))"
+def test_import_reads_no_environment_and_configures_no_logging(tmp_path):
+    # Every variable is bad and .env is unreadable: an import that read them would fail.
+    (tmp_path / ".env").write_bytes(b"APP_NAME=\xff\xfe\n")
+    env = {"PATH": os.environ["PATH"], "ENVIRONMENT": "moon", "LOG_LEVEL": "LOUD", "TIME_ZONE": "Nowhere/x"}
+    program = "import logging, erp_core, erp_core.testing; print(len(logging.getLogger().handlers))"
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
     )
-    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "0"
-    assert logging  # keep the import honest
+    assert result.stdout.strip() == "0"

@@ -149,3 +149,13 @@ def test_explicit_values_bypass_the_environment():
 
     assert settings.part is part
     assert settings.app_name == "explicit"
+
+
+def test_an_unreadable_dotenv_is_one_named_problem_not_a_traceback(tmp_path: Path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_bytes(b"APP_NAME=\xff\xfe\n")
+
+    with pytest.raises(ConfigurationError) as caught:
+        settings_from_env(CoreSettings, {}, env_file=str(dotenv))
+
+    assert caught.value.problems == {".env": "cannot be read as UTF-8 text"}

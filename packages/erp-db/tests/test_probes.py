@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_core import ProbeResult
+from erp_core.testing import unresponsive_server
 from erp_db.engine import create_engine
 from erp_db.migrations_config import shipped_head
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
@@ -42,25 +42,9 @@ EVERY_PROBE = pytest.mark.parametrize("probe", [database_only, migrations_only, 
 
 @pytest.fixture
 async def silent_listener() -> AsyncIterator[int]:
-    """The port of a TCP server that accepts connections and never answers.
-
-    Hand-written because it has to misbehave: it stands for a PostgreSQL that
-    hangs (a stuck server, a half-open firewall), which no fixture offers.
-    """
-    writers: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        while await reader.read(4096):
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    for writer in writers:
-        writer.close()
-    await server.wait_closed()
+    """The port of a server that accepts connections and never answers (a hung dependency)."""
+    async with unresponsive_server() as port:
+        yield port
 
 
 @pytest.fixture

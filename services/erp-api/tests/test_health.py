@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from erp_api import create_app
+from erp_core.testing import unresponsive_server
 from erp_db.migration_commands import upgrade
 from erp_db.testing import admin_url_from_env, temporary_database
 
@@ -20,19 +21,9 @@ def _closed_port() -> int:
 
 @pytest.fixture
 async def silent_listener() -> AsyncIterator[int]:
-    """A TCP server that accepts connections and never answers: a hung dependency."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield port
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
+    """The port of a server that accepts connections and never answers (a hung dependency)."""
+    async with unresponsive_server() as port:
+        yield port
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Importing this package reads no environment and configures nothing; call
 :func:`configure_logging` and build settings explicitly.
 """
 
-from erp_core.errors import ConfigurationError, ErpError
+from erp_core.errors import ConfigurationError, ErpError, ProbeFailed
 from erp_core.logging import (
     ConsoleLogFormatter,
     JsonLogFormatter,
@@ -12,7 +12,7 @@ from erp_core.logging import (
     escape_control_characters,
     logging_config,
 )
-from erp_core.probes import ProbeFailed, ProbeResult, ProbeStatus, describe_error, run_probe
+from erp_core.probes import ProbeResult, ProbeStatus, describe_error, run_probe
 from erp_core.request_context import (
     REQUEST_ID_HEADER,
     RequestIdFilter,

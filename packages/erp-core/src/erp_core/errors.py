@@ -1,7 +1,8 @@
 """The errors erp-core raises.
 
     ErpError                      root of every error the ERP libraries raise
-    └── ConfigurationError        settings failed validation (one entry per variable)
+    ├── ConfigurationError        settings failed validation (one entry per variable)
+    └── ProbeFailed               a health probe failed, with the short reason to report
 
 Other packages derive their own trees from :class:`ErpError`, so a caller can
 catch everything from the ERP libraries with one ``except``.
@@ -25,3 +26,7 @@ class ConfigurationError(ErpError, ValueError):
         self.problems = dict(sorted(problems.items()))
         lines = "\n".join(f"  {name}: {reason}" for name, reason in self.problems.items())
         super().__init__(f"invalid configuration ({len(self.problems)} variable(s)):\n{lines}")
+
+
+class ProbeFailed(ErpError):
+    """Raised by a probe to fail with a chosen short reason instead of the exception's text."""

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from erp_core.errors import ProbeFailed
+
 ProbeStatus = Literal["ok", "fail"]
 
 _MAX_ERROR_LENGTH = 200
@@ -37,10 +39,6 @@ class ProbeResult:
         if self.error is not None:
             body["error"] = self.error
         return body
-
-
-class ProbeFailed(Exception):
-    """Raised by a probe to fail with a chosen short reason instead of the exception's text."""
 
 
 def describe_error(exc: BaseException) -> str:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import enum
 import typing
 import zoneinfo
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from erp_core.errors import ConfigurationError
 
@@ -86,6 +86,10 @@ class ErpSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             problems.update(self.env_problems(exc, skip=failed_parts))
+        except UnicodeDecodeError:
+            problems[".env"] = "cannot be read as UTF-8 text"
+        except SettingsError as exc:  # a source failed before validation, e.g. a file it cannot parse
+            problems[type(self).__name__] = str(exc).splitlines()[0][:200]
         if problems:
             raise ConfigurationError(problems)
 
@@ -116,11 +120,6 @@ class ErpSettings(BaseSettings):
             reason = error["msg"].removeprefix("Value error, ")
             problems[name] = f"{problems[name]}; {reason}" if name in problems else reason
         return problems
-
-    @classmethod
-    def load(cls, **values: Any) -> Self:
-        """Build the settings from the environment; same as calling the class, named for intent."""
-        return cls(**values)
 
 
 def _settings_parts(cls: type[ErpSettings]) -> dict[str, type[ErpSettings]]:

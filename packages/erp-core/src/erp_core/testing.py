@@ -6,13 +6,15 @@ pytest, and nothing runs at import.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import logging
 import os
+import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
 from erp_core.logging import JsonLogFormatter
@@ -77,3 +79,35 @@ def settings_from_env(settings_cls: type[S], env: Mapping[str, str], *, env_file
     """Build ``settings_cls`` from ``env`` alone: no inherited variables, no ``.env`` unless given."""
     with environment(env):
         return settings_cls(_env_file=env_file)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it): for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def unresponsive_server(host: str = "127.0.0.1") -> AsyncIterator[int]:
+    """A TCP server that accepts connections and never answers: a hung dependency.
+
+    Yields its port. A probe pointed at it must still fail within its own
+    timeout; the connections are closed when the block ends.
+    """
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while await reader.read(4096):  # swallow whatever the client sends
+            pass
+
+    server = await asyncio.start_server(accept, host, 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
