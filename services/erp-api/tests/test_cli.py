@@ -87,3 +87,14 @@ def test_bad_configuration_stops_before_listening_naming_the_variable(tmp_path):
     assert "Traceback" not in result.stderr
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens
+
+
+@pytest.mark.parametrize("argument", [["--port", "99999"], ["--port", "http"], ["--workers", "0"]])
+def test_out_of_range_arguments_are_refused(argument, tmp_path):
+    result = subprocess.run(
+        [ERP_API, "serve", *argument], env=_env(DATABASE_URL="postgresql://erp@db/erp"),
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert argument[0] in result.stderr

@@ -1,9 +1,11 @@
 import logging
+import uuid
+from typing import Annotated, Literal
 
 import httpx
 import pytest
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from erp_api import create_app
 from erp_api.problems import status_title
@@ -19,6 +21,20 @@ class Thing(BaseModel):
     quantity: int
 
 
+class Cat(BaseModel):
+    kind: Literal["cat"]
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"]
+
+
+class Owner(BaseModel):
+    pet: Annotated[Cat | Dog, Field(discriminator="kind")]
+    ident: uuid.UUID
+    code: str = Field(pattern=r"^[A-Z]{3}$", max_length=3)
+
+
 def _test_routes() -> APIRouter:
     router = APIRouter()
 
@@ -26,20 +42,24 @@ def _test_routes() -> APIRouter:
     async def create_thing(thing: Thing) -> Thing:
         return thing
 
+    @router.post("/owners")
+    async def create_owner(owner: Owner) -> None:
+        return None
+
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError("db password is hunter2 in module secret_module")
 
-    @router.get("/teapot")
-    async def teapot() -> None:
-        raise HTTPException(418, "short and stout", headers={"X-Hint": "tilt"})
+    @router.get("/conflict")
+    async def conflict() -> None:
+        raise HTTPException(409, "already booked", headers={"X-Hint": "retry later"})
 
     return router
 
 
 @pytest.fixture
 async def client(make_settings: MakeSettings):
-    settings = make_settings(MAX_REQUEST_BODY_BYTES="64")
+    settings = make_settings(MAX_REQUEST_BODY_BYTES="256")
     app = create_app(settings)
     app.include_router(_test_routes(), prefix=settings.api_v1_prefix)
     async with serve_in_process(app) as client:
@@ -83,6 +103,19 @@ async def test_validation_failure_is_a_422_problem_listing_errors_without_input(
     assert secret not in response.text
 
 
+async def test_messages_never_quote_the_input_even_where_pydantic_would(client):
+    secret = "S3CRET"
+    payload = {"pet": {"kind": f"{secret}-tag"}, "ident": f"{secret}-uuid", "code": f"{secret}-code"}
+    response = await client.post("/api/v1/owners", json=payload)
+
+    body = assert_problem(response, 422, "Unprocessable Content")
+    assert secret not in response.text
+    messages = {error["type"]: error["message"] for error in body["errors"]}
+    assert messages["union_tag_invalid"].endswith("expected tags: 'cat', 'dog'")
+    assert messages["string_too_long"] == "String should have at most 3 characters"
+    assert "uuid_parsing" in messages
+
+
 async def test_malformed_json_is_a_422_problem(client):
     response = await client.post(
         "/api/v1/things", content=b'{"name": ', headers={"content-type": "application/json"}
@@ -92,11 +125,11 @@ async def test_malformed_json_is_a_422_problem(client):
 
 
 async def test_http_exception_keeps_its_status_detail_and_headers(client):
-    response = await client.get("/api/v1/teapot")
+    response = await client.get("/api/v1/conflict")
 
-    body = assert_problem(response, 418, "I'm a Teapot")
-    assert body["detail"] == "short and stout"
-    assert response.headers["x-hint"] == "tilt"
+    body = assert_problem(response, 409, "Conflict")
+    assert body["detail"] == "already booked"
+    assert response.headers["x-hint"] == "retry later"
 
 
 async def test_unhandled_exception_is_an_opaque_500_and_its_traceback_is_logged(client):
@@ -114,10 +147,10 @@ async def test_unhandled_exception_is_an_opaque_500_and_its_traceback_is_logged(
 
 
 async def test_declared_oversized_body_is_a_413_problem(client):
-    response = await client.post("/api/v1/things", json={"name": "x" * 100, "quantity": 1})
+    response = await client.post("/api/v1/things", json={"name": "x" * 300, "quantity": 1})
 
     body = assert_problem(response, 413, "Content Too Large")
-    assert "64 bytes" in body["detail"]
+    assert "256 bytes" in body["detail"]
 
 
 async def test_streamed_oversized_body_is_a_413_problem(client):

@@ -29,7 +29,7 @@ from erp_api.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HE
 from erp_api.middleware.request_id import RequestIdMiddleware
 from erp_api.middleware.security_headers import SecurityHeadersMiddleware
 from erp_api.middleware.server_errors import ServerErrorMiddleware
-from erp_api.openapi import install_openapi
+from erp_api.openapi import install_openapi, operation_id
 from erp_api.problems import http_exception_handler, validation_exception_handler
 from erp_api.routes import health
 from erp_api.routes.api_v1 import api_v1_router
@@ -65,6 +65,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         docs_url=DOCS_URL if public_docs else None,
         redoc_url=REDOC_URL if public_docs else None,
         openapi_url=OPENAPI_URL if public_docs else None,
+        generate_unique_id_function=operation_id,
     )
     install_openapi(app)
 

@@ -11,7 +11,7 @@ import argparse
 import math
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import uvicorn
@@ -22,13 +22,30 @@ from erp_core import ConfigurationError, logging_config
 APP_FACTORY = "erp_api.app:create_app"
 
 
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="erp-api", description="The ERP HTTP API service.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the HTTP service with uvicorn")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=_bounded_int(0, 65535), default=8000, help="port to bind (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", type=_bounded_int(1, 512), default=1, help="worker processes (default: %(default)s)"
+    )
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development only)")
     serve.add_argument(
         "--reload-dir",
@@ -52,9 +69,6 @@ def serve(args: argparse.Namespace) -> int:
         settings = ApiSettings()
     except ConfigurationError as exc:
         print(f"erp-api: {exc}", file=sys.stderr)
-        return 2
-    if args.workers < 1:
-        print("erp-api: --workers must be at least 1", file=sys.stderr)
         return 2
 
     signal.signal(signal.SIGTERM, _exit_cleanly)

@@ -9,22 +9,30 @@ service really sends.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from erp_api.problems import PROBLEM_MEDIA_TYPE, ErrorDetail, ErrorResponse
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="ErrorResponse")}}}
-_ERROR_ANSWERS = {
-    "422": "The request failed validation",
-    "4XX": "The request was refused",
-    "5XX": "The server failed",
-}
+_ERROR_ANSWERS = {"4XX": "The request was refused", "5XX": "The server failed"}
+_VALIDATION_ANSWER = {"description": "The request failed validation", "content": _PROBLEM_CONTENT}
 _HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options"}
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<endpoint>_<path>``; the method is appended per operation once the document is built.
+
+    FastAPI's default appends whichever method a route's set yields first, so
+    a GET + HEAD route got a different id from one process to the next.
+    """
+    return re.sub(r"\W", "_", f"{route.name}{route.path_format}")
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -33,13 +41,13 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             with warnings.catch_warnings():
-                # FastAPI derives one operation id per route, so a GET + HEAD
-                # route (the health probes) repeats it; _unique_operation_ids mends that.
+                # One operation id per route, so a GET + HEAD route repeats it
+                # until _operation_ids_per_method mends that.
                 warnings.filterwarnings("ignore", "Duplicate Operation ID", UserWarning)
                 schema = get_openapi(
                     title=app.title, version=app.version, description=app.description, routes=app.routes
                 )
-            app.openapi_schema = _with_problem_answers(_unique_operation_ids(schema))
+            app.openapi_schema = _with_problem_answers(_operation_ids_per_method(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -51,10 +59,16 @@ def _with_problem_answers(schema: dict[str, Any]) -> dict[str, Any]:
             if method not in _HTTP_METHODS:
                 continue
             responses = operation.setdefault("responses", {})
+            # 422 stays where FastAPI put it (operations with parameters or a
+            # body), in the problem shape; 4XX and 5XX cover everything else.
+            if "422" in responses and _is_fastapi_validation_error(responses["422"]):
+                responses["422"] = _VALIDATION_ANSWER
             for code, description in _ERROR_ANSWERS.items():
-                documented = responses.get(code)
-                if documented is None or _is_fastapi_validation_error(documented):
-                    responses[code] = {"description": description, "content": _PROBLEM_CONTENT}
+                responses.setdefault(code, {"description": description, "content": _PROBLEM_CONTENT})
+            if method == "head":  # a HEAD answer has headers only
+                for code, answer in responses.items():
+                    if code.startswith("2"):
+                        answer.pop("content", None)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
@@ -68,14 +82,11 @@ def _with_problem_answers(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _unique_operation_ids(schema: dict[str, Any]) -> dict[str, Any]:
-    seen: set[str] = set()
+def _operation_ids_per_method(schema: dict[str, Any]) -> dict[str, Any]:
     for path_item in schema.get("paths", {}).values():
         for method, operation in path_item.items():
             if method in _HTTP_METHODS and "operationId" in operation:
-                if operation["operationId"] in seen:
-                    operation["operationId"] = f"{operation['operationId']}_{method}"
-                seen.add(operation["operationId"])
+                operation["operationId"] = f"{operation['operationId']}_{method}"
     return schema
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from pydantic_core import PydanticKnownError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -20,7 +21,23 @@ from erp_core import get_request_id
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # RFC 9110 renamed these; Python 3.11's http.HTTPStatus still has the old phrases.
-_RFC9110_TITLES = {413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
+_RFC9110_TITLES = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+
+# Context values that come from the schema (limits, expected choices), never
+# from what the caller sent; every other value is masked in messages.
+_SCHEMA_CONTEXT = frozenset(
+    {
+        "class_name", "decimal_places", "discriminator", "encoding", "expected", "expected_plural",
+        "expected_schemes", "expected_tags", "expected_version", "field_type", "ge", "gt", "le", "lt",
+        "max_digits", "max_length", "min_length", "multiple_of", "pattern", "tz_expected", "whole_digits",
+    }
+)  # fmt: skip
+_MASK = "…"
 
 VALIDATION_DETAIL = "Request validation failed"
 SERVER_ERROR_DETAIL = "The server could not complete the request"
@@ -84,15 +101,25 @@ def problem_response(
 
 
 def validation_errors(exc: RequestValidationError) -> list[ErrorDetail]:
-    """pydantic's errors without ``input`` and ``ctx``: they may hold what the caller sent."""
+    """pydantic's errors without what the caller sent: no ``input``, no ``ctx``, and a
+    message rebuilt from the error type's template, since pydantic's own ``msg``
+    quotes input (a discriminator tag, the character a UUID failed on)."""
     return [
         ErrorDetail(
             loc=[part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
-            message=str(error.get("msg", "")),
+            message=_message_without_input(str(error.get("type", "")), error.get("ctx") or {}),
             type=str(error.get("type", "")),
         )
         for error in exc.errors()
     ]
+
+
+def _message_without_input(error_type: str, context: dict[str, Any]) -> str:
+    safe = {key: value if key in _SCHEMA_CONTEXT else _MASK for key, value in context.items()}
+    try:
+        return PydanticKnownError(error_type, safe or None).message()  # type: ignore[arg-type]
+    except (KeyError, TypeError):  # a custom error type: its text may quote anything
+        return "Invalid value"
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
