@@ -9,6 +9,7 @@ import erp_cache
 
 EXPORTED = [
     "CacheError",
+    "ClientNotStarted",
     "InvalidClientName",
     "InvalidRedisUrl",
     "RedisSettings",
@@ -16,6 +17,7 @@ EXPORTED = [
     "create_redis",
     "probe_redis",
     "redis_from_settings",
+    "redis_from_state",
 ]
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from erp_api import SessionDep, create_app
+from erp_api import RedisDep, SessionDep, SettingsDep, create_app
 
 from .conftest import MakeSettings, serve_in_process
 
@@ -53,6 +53,10 @@ def _routes() -> APIRouter:
         )
         return {"name": name}
 
+    @router.get("/cache-and-settings")
+    async def cache_and_settings(redis: RedisDep, settings: SettingsDep) -> dict[str, object]:
+        return {"pong": await redis.ping(), "app_name": settings.app_name}
+
     return router
 
 
@@ -95,3 +99,10 @@ async def test_failed_commit_is_a_5xx_problem_never_a_2xx(client, table):
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert not await _stored(table, "d")
+
+
+async def test_redis_and_settings_dependencies_come_from_the_lifespan(client):
+    response = await client.get("/api/v1/cache-and-settings")
+
+    assert response.status_code == 200
+    assert response.json() == {"pong": True, "app_name": "erp-api"}

@@ -3,9 +3,10 @@
     ErpError (erp_core)           root of every error the ERP libraries raise
     └── CacheError                root of erp-cache's own errors
         ├── InvalidRedisUrl       create_redis() got a URL redis-py cannot connect with
-        └── InvalidClientName     create_redis() got a name Redis would refuse in CLIENT SETNAME
+        ├── InvalidClientName     create_redis() got a name Redis would refuse in CLIENT SETNAME
+        └── ClientNotStarted      redis_from_state() found no client: the lifespan did not run
 
-Both leaves are also :class:`ValueError`, because they reject an argument.
+The first two are also :class:`ValueError`, because they reject an argument.
 They are raised when the client is created, at start-up, so a bad value
 stops the service at once instead of failing every command later. Settings
 errors are erp-core's :class:`~erp_core.ConfigurationError`; failures of
@@ -27,3 +28,7 @@ class InvalidRedisUrl(CacheError, ValueError):
 
 class InvalidClientName(CacheError, ValueError):
     """Redis accepts only printable ASCII without spaces as a connection's name."""
+
+
+class ClientNotStarted(CacheError, LookupError):
+    """The application state holds no Redis client: its lifespan never ran (or already ended)."""

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.settings import ApiSettings
+from erp_cache import redis_from_state
 from erp_db.session import session_scope
 
 
@@ -33,8 +34,7 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 def get_redis(request: Request) -> Redis:
     """The application's Redis client (one pool per process, opened by the lifespan)."""
-    redis: Redis = request.state.redis
-    return redis
+    return redis_from_state(request.scope["state"])
 
 
 def get_settings(request: Request) -> ApiSettings:
