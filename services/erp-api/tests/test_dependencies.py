@@ -1,5 +1,7 @@
 """get_db_session commits before the response is sent and rolls back on any error."""
 
+import asyncio
+
 import asyncpg
 import pytest
 from fastapi import APIRouter, HTTPException
@@ -106,3 +108,33 @@ async def test_redis_and_settings_dependencies_come_from_the_lifespan(client):
 
     assert response.status_code == 200
     assert response.json() == {"pong": True, "app_name": "erp-api"}
+
+
+async def test_concurrent_sessions_never_exceed_pool_size_plus_overflow(make_settings: MakeSettings, table):
+    app_name = "erp-api-pool-bound"
+    settings = make_settings(APP_NAME=app_name, DATABASE_POOL_SIZE="3", DATABASE_MAX_OVERFLOW="2")
+    app = create_app(settings)
+    router = APIRouter()
+
+    @router.get("/slow")
+    async def slow(session: SessionDep) -> None:
+        await session.execute(text("SELECT pg_sleep(0.2)"))
+
+    app.include_router(router, prefix="/api/v1")
+    seen: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            count = await table.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app_name
+            )
+            seen.append(count)
+            await asyncio.sleep(0.02)
+
+    async with serve_in_process(app) as client:
+        sampler = asyncio.create_task(sample())
+        answers = await asyncio.gather(*(client.get("/api/v1/slow") for _ in range(30)))
+        sampler.cancel()
+
+    assert [answer.status_code for answer in answers] == [200] * 30
+    assert max(seen) == 5  # the bound was reached, and never passed
