@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from erp_core.testing import free_port
 from load import LoadResult, run_wrk
 from servers import LOAD_CPU, SERVER_CPU, Server, pinned, throwaway_database
 
@@ -68,12 +68,6 @@ class Route:
     path: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: bool) -> dict[str, Server]:
     python = sys.executable
     bare_env = {
@@ -98,12 +92,12 @@ def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: boo
         services.append(("service-quiet", {**service_env, "LOG_LEVEL": "WARNING"}))
     servers = {}
     for name, module, extra in bare:
-        port = _free_port()
+        port = free_port()
         argv = [python, "-m", "uvicorn", f"{module}:app", "--app-dir", str(BENCH_DIR), *uvicorn_flags, *extra]
         servers[name] = Server(name, [*argv, "--port", str(port)], bare_env, port, log_dir / f"{name}.log")
     erp_api = str(Path(python).parent / "erp-api")
     for name, env in services:
-        port = _free_port()
+        port = free_port()
         argv = [erp_api, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         servers[name] = Server(name, argv, env, port, log_dir / f"{name}.log")
     return servers

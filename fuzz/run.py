@@ -25,7 +25,6 @@ import collections
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from erp_core.testing import free_port
 from erp_db.testing import admin_url_from_env, temporary_database
 
 HERE = Path(__file__).resolve().parent
@@ -56,17 +56,11 @@ def _say(message: str) -> None:
     sys.stdout.flush()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Service:
     """``erp-api serve`` on a free port, its JSON log lines in ``log_path``."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = log_path
         keep = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
         argv = [str(BIN / "erp-api"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -178,7 +172,7 @@ async def _run(args: argparse.Namespace) -> list[str]:
             problems = _fuzz_pass(
                 "healthy", healthy, HEALTHY_CHECKS, args.max_time, args.seed, logs, expect_status=200
             )
-            closed_port = _free_port()  # nothing listens there: Redis is "down"
+            closed_port = free_port()  # nothing listens there: Redis is "down"
             degraded = {**base, "APP_CACHE_REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}
             problems += _fuzz_pass(
                 "degraded",

@@ -12,13 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from erp_core.testing import free_port
+
 ERP_API = str(Path(sys.executable).parent / "erp-api")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -42,7 +38,7 @@ def _wait_ready(port: int, process: subprocess.Popen, deadline_s: float = 30) ->
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_ready_logs_json_and_exits_0_on_sigterm(erp_db_url, redis_url, tmp_path, workers):
-    port = _free_port()
+    port = free_port()
     env = _env(DATABASE_URL=erp_db_url, APP_CACHE_REDIS_URL=redis_url, APP_NAME="erp-api-cli-test")
     stdout_path = tmp_path / "stdout.log"
     with stdout_path.open("wb") as stdout:
@@ -73,7 +69,7 @@ def test_serve_answers_ready_logs_json_and_exits_0_on_sigterm(erp_db_url, redis_
 
 
 def test_bad_configuration_stops_before_listening_naming_the_variable(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = _env(DATABASE_URL="postgresql://erp:pw-cli-secret@db/erp", REDIS_PORT="six", LOG_LEVEL="LOUD")
     result = subprocess.run(
         [ERP_API, "serve", "--port", str(port)], env=env, capture_output=True, text=True, timeout=30,

@@ -22,13 +22,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from erp_core.testing import free_port
 
 SERVER_ACCOUNT = "postgres"
 START_TIMEOUT_S = 30.0
@@ -57,18 +58,12 @@ def _version(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     """One disposable PostgreSQL server: :meth:`start`, :meth:`stop`, :meth:`stopped`, :meth:`remove`."""
 
     def __init__(self, bindir: Path | None = None) -> None:
         self.bindir = bindir or find_bindir()
-        self.port = _free_port()
+        self.port = free_port()
         self.datadir = Path(tempfile.mkdtemp(prefix="erp-resilience-pg-"))
         self.log_path = self.datadir.parent / f"{self.datadir.name}.log"
         self._process: subprocess.Popen[bytes] | None = None
