@@ -127,6 +127,7 @@ async def test_probe_fails_fast_without_the_password_when_nothing_listens(probe:
     assert result.status == "fail"
     assert result.error is not None
     assert "ConnectionRefusedError" in result.error
+    assert result.error.endswith("(127.0.0.1:1)")
     assert PASSWORD not in result.error
 
 

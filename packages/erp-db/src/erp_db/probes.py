@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from erp_core import ProbeFailed, ProbeResult, describe_error, run_probe
+from erp_db.database_url import server_address
 from erp_db.errors import describe_database_error
 from erp_db.migrations_config import shipped_head
 
@@ -34,7 +35,7 @@ async def probe_database(engine: AsyncEngine, *, timeout: float) -> ProbeResult:
     """Run ``SELECT 1`` on a pooled connection: ``ok``, or ``fail`` with a short reason."""
 
     async def select_one() -> None:
-        async with _driver_reasons(), engine.connect() as connection:
+        async with _driver_reasons(engine), engine.connect() as connection:
             await _autocommit(connection)
             await connection.execute(_SELECT_ONE)
 
@@ -71,7 +72,7 @@ async def probe_database_and_migrations(
 
 
 async def _applied_revisions(engine: AsyncEngine) -> frozenset[str]:
-    async with _driver_reasons(), engine.connect() as connection:
+    async with _driver_reasons(engine), engine.connect() as connection:
         await _autocommit(connection)
         try:
             result = await connection.execute(_SELECT_REVISIONS)
@@ -89,12 +90,15 @@ async def _autocommit(connection: AsyncConnection) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _driver_reasons() -> AsyncIterator[None]:
+async def _driver_reasons(engine: AsyncEngine) -> AsyncIterator[None]:
     # run_probe would describe SQLAlchemy's wrapper; report the driver's error.
+    # A socket error says nothing of where it tried: add host and port.
     try:
         yield
     except SQLAlchemyError as exc:
         raise ProbeFailed(describe_database_error(exc)) from exc
+    except OSError as exc:
+        raise ProbeFailed(f"{describe_error(exc)} ({server_address(engine.url)})") from exc
 
 
 def _judge(applied: frozenset[str], latency_ms: float) -> ProbeResult:
