@@ -1,0 +1,48 @@
+"""ServerErrorMiddleware over a bare ASGI app: an unhandled exception becomes the 500 problem."""
+
+import logging
+
+import httpx
+from starlette.types import Message, Receive, Scope, Send
+
+from erp_api.middleware.server_errors import ServerErrorMiddleware
+from erp_core.testing import capture_logs
+
+
+async def _fails_before_answering(scope: Scope, receive: Receive, send: Send) -> None:
+    raise KeyError("internal detail")
+
+
+async def _fails_midway(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise KeyError("internal detail")
+
+
+async def test_an_exception_before_the_answer_is_a_500_problem_and_a_logged_traceback():
+    transport = httpx.ASGITransport(app=ServerErrorMiddleware(_fails_before_answering))
+    with capture_logs(logging.ERROR) as logs:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/x")
+
+    assert response.status_code == 500
+    assert response.json()["title"] == "Internal Server Error"
+    assert "internal detail" not in response.text
+    (record,) = logs.records
+    assert "KeyError: 'internal detail'" in record["exc_info"]
+
+
+async def test_an_exception_after_the_answer_started_ends_the_response_without_a_second_start():
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+    with capture_logs(logging.ERROR) as logs:
+        await ServerErrorMiddleware(_fails_midway)(scope, receive, send)
+
+    assert [message["type"] for message in sent] == ["http.response.start"]
+    assert len(logs.records) == 1
