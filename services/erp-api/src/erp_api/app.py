@@ -31,8 +31,8 @@ from erp_api.middleware.security_headers import SecurityHeadersMiddleware
 from erp_api.middleware.server_errors import ServerErrorMiddleware
 from erp_api.openapi import install_openapi, operation_id
 from erp_api.problems import http_exception_handler, validation_exception_handler
-from erp_api.routes import health
 from erp_api.routes.api_v1 import api_v1_router
+from erp_api.routes.health import add_health_routes
 from erp_api.settings import ApiSettings
 from erp_core import Environment, configure_logging
 
@@ -72,7 +72,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
 
-    app.include_router(health.router)
+    add_health_routes(app)
     app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
 
     # add_middleware wraps: the last one added is the outermost.
