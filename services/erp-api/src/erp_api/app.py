@@ -2,13 +2,13 @@
 
 Middleware, outermost first (each one pure ASGI, see ``erp_api.middleware``)::
 
-    Starlette ServerErrorMiddleware   (last resort; never reached in practice)
+    Starlette ServerErrorMiddleware   (reached only by a failure after the answer started)
     RequestIdMiddleware               binds the id for every line logged below
     AccessLogMiddleware               one line per request, with its final status
     SecurityHeadersMiddleware         headers on every answer, errors included
     StrictCORSMiddleware              preflights answered here, with the headers above
-    ServerErrorMiddleware (ours)      unhandled exception -> 500 problem, inside the headers
     BodyLimitMiddleware               413 problem, inside the headers
+    ServerErrorMiddleware (ours)      unhandled exception -> 500 problem, inside the headers
     FastAPI ExceptionMiddleware       HTTPException / validation -> problem answers
     routes                            /healthz/*, API_V1_PREFIX/*
 """
@@ -76,8 +76,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
 
     # add_middleware wraps: the last one added is the outermost.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(ServerErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(
         StrictCORSMiddleware,
         allow_origins=settings.cors_allowed_origins,

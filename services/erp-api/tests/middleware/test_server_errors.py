@@ -3,6 +3,7 @@
 import logging
 
 import httpx
+import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from erp_api.middleware.server_errors import ServerErrorMiddleware
@@ -31,7 +32,7 @@ async def test_an_exception_before_the_answer_is_a_500_problem_and_a_logged_trac
     assert "KeyError: 'internal detail'" in record["exc_info"]
 
 
-async def test_an_exception_after_the_answer_started_ends_the_response_without_a_second_start():
+async def test_an_exception_after_the_answer_started_is_logged_and_reraised_for_the_server():
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -41,7 +42,7 @@ async def test_an_exception_after_the_answer_started_ends_the_response_without_a
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
-    with capture_logs(logging.ERROR) as logs:
+    with capture_logs(logging.ERROR) as logs, pytest.raises(KeyError):
         await ServerErrorMiddleware(_fails_midway)(scope, receive, send)
 
     assert [message["type"] for message in sent] == ["http.response.start"]

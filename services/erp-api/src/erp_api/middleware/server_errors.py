@@ -39,8 +39,8 @@ class ServerErrorMiddleware:
         except Exception:
             logger.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
             if response_started:
-                # Too late for an error answer; ending here makes the server
-                # close the connection on the incomplete response.
-                return
+                # Too late for an error answer: let the server see the failure
+                # and close the connection on the incomplete response.
+                raise
             response = problem_response(500, scope["path"], SERVER_ERROR_DETAIL)
             await response(scope, receive, send)
