@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import httpx
@@ -24,18 +25,29 @@ async def timed_get(client: httpx.AsyncClient, path: str) -> tuple[float, httpx.
     return time.perf_counter() - started, response
 
 
+async def ride_out(
+    service, outage: contextlib.AbstractContextManager[object]
+) -> tuple[list[tuple[float, httpx.Response]], httpx.Response, httpx.Response]:
+    """Two timed ready calls and one live call during ``outage``, then ready once it is over.
+
+    Also checks the same process served all of it.
+    """
+    await service.wait_until("/healthz/ready", 200, within_s=30)
+    pid = service.pid
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        with outage:
+            ready = [await timed_get(client, "/healthz/ready") for _ in range(2)]
+            live = await client.get("/healthz/live")
+        back = await service.wait_until("/healthz/ready", 200, within_s=RECOVERY_S)
+    assert service.process.poll() is None
+    assert service.pid == pid
+    return ready, live, back
+
+
 async def test_postgres_stopped_ready_is_503_naming_the_database_live_is_200_and_it_recovers(
     start_service, postgres_server: PostgresServer, record_property
 ):
-    service = start_service()
-    await service.wait_until("/healthz/ready", 200, within_s=30)
-    pid = service.pid
-
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
-        with postgres_server.stopped():
-            outage = [await timed_get(client, "/healthz/ready") for _ in range(2)]
-            live = await client.get("/healthz/live")
-        back = await service.wait_until("/healthz/ready", 200, within_s=RECOVERY_S)
+    outage, live, back = await ride_out(start_service(), postgres_server.stopped())
 
     for elapsed, ready in outage:
         assert ready.status_code == 503
@@ -48,8 +60,6 @@ async def test_postgres_stopped_ready_is_503_naming_the_database_live_is_200_and
         assert checks["redis"]["status"] == "ok"
     assert live.status_code == 200
     assert back.json()["status"] == "ok"
-    assert service.process.poll() is None
-    assert service.pid == pid
     record_property(
         "resilience",
         f"database down: 503 in {max(e for e, _ in outage):.3f} s, "
@@ -60,15 +70,7 @@ async def test_postgres_stopped_ready_is_503_naming_the_database_live_is_200_and
 async def test_redis_stopped_ready_is_503_naming_redis_live_is_200_and_it_recovers(
     start_service, redis_server: RedisExecutor, record_property
 ):
-    service = start_service()
-    await service.wait_until("/healthz/ready", 200, within_s=30)
-    pid = service.pid
-
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
-        with redis_stopped(redis_server):
-            outage = [await timed_get(client, "/healthz/ready") for _ in range(2)]
-            live = await client.get("/healthz/live")
-        back = await service.wait_until("/healthz/ready", 200, within_s=RECOVERY_S)
+    outage, live, back = await ride_out(start_service(), redis_stopped(redis_server))
 
     for elapsed, ready in outage:
         assert ready.status_code == 503
@@ -79,8 +81,6 @@ async def test_redis_stopped_ready_is_503_naming_redis_live_is_200_and_it_recove
         assert checks["database"]["status"] == checks["migrations"]["status"] == "ok"
     assert live.status_code == 200
     assert back.json()["status"] == "ok"
-    assert service.process.poll() is None
-    assert service.pid == pid
     record_property(
         "resilience",
         f"redis down: 503 in {max(e for e, _ in outage):.3f} s, "
