@@ -5,8 +5,8 @@ compare each answer with the document (status, content type, headers,
 body schema); these add the clauses a schema cannot state, on every answer
 the fuzzer provokes, the ones to methods the document does not list
 included: every error is an RFC 9457 problem whose fields agree with the
-answer (contract §5), and every answer carries a valid ``X-Request-ID`` and
-the security headers (contract §6).
+answer (docs/contract.md §5), and every answer carries a valid ``X-Request-ID`` and
+the security headers (docs/contract.md §6).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-# The one error answer that is not a problem (contract §5): readiness' 503 is the health body.
+# The one error answer that is not a problem (docs/contract.md §5): readiness' 503 is the health body.
 _READINESS = "/healthz/ready"
 
 

@@ -1,4 +1,4 @@
-"""RedisSettings: the variables of contract §2, and secrets kept out of sight."""
+"""RedisSettings: the variables of docs/contract.md §2, and secrets kept out of sight."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Managed Redis services hand out a single URL, while a compose file or a
 Kubernetes manifest more often sets host, port and password apart; both
-are accepted, and an explicit ``APP_CACHE_REDIS_URL`` wins (contract §2).
+are accepted, and an explicit ``APP_CACHE_REDIS_URL`` wins (docs/contract.md §2).
 Passwords are :class:`~pydantic.SecretStr` and are checked without being
 quoted back, so they never reach ``repr()``, a log line or a settings error.
 """

@@ -34,7 +34,7 @@ class ProbeResult:
         return self.status == "ok"
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of contract §4: ``error`` only on failure."""
+        """The JSON shape of docs/contract.md §4: ``error`` only on failure."""
         body: dict[str, Any] = {"status": self.status, "latency_ms": self.latency_ms}
         if self.error is not None:
             body["error"] = self.error

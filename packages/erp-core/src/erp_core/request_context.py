@@ -17,7 +17,7 @@ from contextvars import ContextVar
 REQUEST_ID_HEADER = "X-Request-ID"
 
 # What a caller may send as its own id: short and free of anything that could
-# forge a log line or a header (contract §6).
+# forge a log line or a header (docs/contract.md §6).
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 _request_id: ContextVar[str | None] = ContextVar("erp_request_id", default=None)

@@ -2,7 +2,7 @@
 
 The service's request-scoped dependency is ``async with session_scope(sm) as
 session: yield session``, so the commit happens before the response is sent
-and any error (a raised ``HTTPException`` included) rolls back (contract §8).
+and any error (a raised ``HTTPException`` included) rolls back (docs/contract.md §8).
 """
 
 from __future__ import annotations

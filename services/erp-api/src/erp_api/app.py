@@ -48,7 +48,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """
     settings = settings if settings is not None else ApiSettings()
     configure_logging(settings.log_level, settings.log_format)
-    # AccessLogMiddleware writes the one access line per request (contract §7).
+    # AccessLogMiddleware writes the one access line per request (docs/contract.md §7).
     # The configuration just applied lets uvicorn's own access logger reach
     # the root handler again (`erp-api serve` had switched it off): it would
     # add a second line per request, its query string (tokens) included.

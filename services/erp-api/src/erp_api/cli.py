@@ -1,4 +1,4 @@
-"""``erp-api``: the service's command (contract §3).
+"""``erp-api``: the service's command (docs/contract.md §3).
 
 ``erp-api serve`` validates the settings before anything listens, then runs
 uvicorn on the :func:`erp_api.app.create_app` factory with the project's

@@ -1,4 +1,4 @@
-"""The OpenAPI document: problem+json error answers on every operation (contract §5).
+"""The OpenAPI document: problem+json error answers on every operation (docs/contract.md §5).
 
 FastAPI documents a 422 ``HTTPValidationError`` in ``application/json`` on
 every operation with parameters; the service answers every error, 422

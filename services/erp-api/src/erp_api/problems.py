@@ -1,4 +1,4 @@
-"""RFC 9457 problem details: the one shape of every error answer (contract §5).
+"""RFC 9457 problem details: the one shape of every error answer (docs/contract.md §5).
 
 The models document the shape in OpenAPI; :func:`problem_response` renders
 it; the exception handlers map Starlette's and FastAPI's errors onto it.

@@ -22,7 +22,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
 
 
 class ApiSettings(CoreSettings):
-    """Everything ``erp-api`` reads from its environment (contract §2)."""
+    """Everything ``erp-api`` reads from its environment (docs/contract.md §2)."""
 
     database: DatabaseSettings
     redis: RedisSettings

@@ -79,7 +79,7 @@ class ServiceProcess:
             return self.process.wait()
 
     def log_records(self) -> list[dict[str, Any]]:
-        """Every stdout line, parsed (each one is a JSON object, contract §7)."""
+        """Every stdout line, parsed (each one is a JSON object, docs/contract.md §7)."""
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
 
     def log_tail(self, lines: int = 30) -> str:

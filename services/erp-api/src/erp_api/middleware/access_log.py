@@ -1,4 +1,4 @@
-"""One structured access-log line per request, replacing uvicorn's (contract §7)."""
+"""One structured access-log line per request, replacing uvicorn's (docs/contract.md §7)."""
 
 from __future__ import annotations
 

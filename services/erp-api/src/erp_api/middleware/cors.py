@@ -1,4 +1,4 @@
-"""Starlette's CORS middleware, made strict about origins it does not allow (contract §6).
+"""Starlette's CORS middleware, made strict about origins it does not allow (docs/contract.md §6).
 
 Starlette adds ``Access-Control-Allow-Credentials`` and
 ``Access-Control-Expose-Headers`` to simple answers whatever the origin, and

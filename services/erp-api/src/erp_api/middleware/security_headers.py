@@ -1,4 +1,4 @@
-"""Security headers on every answer, errors and health checks included (contract §6)."""
+"""Security headers on every answer, errors and health checks included (docs/contract.md §6)."""
 
 from __future__ import annotations
 

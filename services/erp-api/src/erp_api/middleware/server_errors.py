@@ -2,7 +2,7 @@
 
 Starlette's ``ServerErrorMiddleware`` sits outside all user middleware, so an
 answer it produced would lack ``X-Request-ID`` and the security headers; this
-catch-all sits inside them (style §6). The traceback goes to the log with the
+catch-all sits inside them. The traceback goes to the log with the
 request id; the answer says nothing of the exception.
 """
 

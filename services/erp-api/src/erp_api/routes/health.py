@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (contract §4), answering GET and HEAD.
+"""Liveness and readiness probes (docs/contract.md §4), answering GET and HEAD.
 
 They are added to the application itself rather than through an included
 ``APIRouter``: FastAPI (0.16x) dispatches an included router through one
