@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import make_url, text
 
 import erp_db
-from erp_db.migrations_config import shipped_head
+from erp_db.schema_migrations import shipped_head
 
 PASSWORD = "Cl1S3cretPw"
 # The code under test, wherever it is installed; and this repository's project.

@@ -6,9 +6,8 @@ import asyncio
 
 from sqlalchemy import func, select, text
 
-from erp_db.migration_commands import current, upgrade
 from erp_db.migration_lock import MIGRATION_LOCK_KEY
-from erp_db.migrations_config import shipped_head
+from erp_db.schema_migrations import current_revisions, shipped_head, upgrade
 
 
 async def test_upgrade_waits_for_the_lock_and_proceeds_once_it_is_released(
@@ -28,7 +27,7 @@ async def test_upgrade_waits_for_the_lock_and_proceeds_once_it_is_released(
         await holder.release()
     await asyncio.wait_for(upgrading, timeout=30)
 
-    assert await asyncio.to_thread(current, empty_database) == (shipped_head(),)
+    assert await asyncio.to_thread(current_revisions, empty_database) == (shipped_head(),)
 
 
 async def test_the_lock_is_free_again_after_an_upgrade(empty_database: str, open_connection) -> None:

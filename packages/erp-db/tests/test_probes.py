@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from erp_core import ProbeResult
 from erp_core.testing import unresponsive_server
 from erp_db.engine import create_engine
-from erp_db.migrations_config import shipped_head
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
+from erp_db.schema_migrations import shipped_head
 
 # How far past its timeout a probe may answer: scheduling, not waiting.
 SLACK_S = 0.2

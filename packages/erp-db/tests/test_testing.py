@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_db.migration_commands import current
-from erp_db.migrations_config import shipped_head
+from erp_db.schema_migrations import current_revisions, shipped_head
 from erp_db.testing import (
     DEFAULT_TEST_DATABASE_URL,
     admin_url_from_env,
@@ -31,7 +30,7 @@ async def test_temporary_database_is_migrated_then_dropped_even_while_in_use(
 
     async with temporary_database(admin_url) as url:
         name = make_url(url).database
-        assert await asyncio.to_thread(current, url) == (shipped_head(),)
+        assert await asyncio.to_thread(current_revisions, url) == (shipped_head(),)
         await open_connection(url)  # still connected when the block ends
 
     assert await admin.scalar(DATABASE_EXISTS, {"name": name}) == 0
@@ -86,7 +85,7 @@ filterwarnings = ["error"]
 TESTS = """\
 from sqlalchemy import text
 
-from erp_db import current, shipped_head
+from erp_db import current_revisions, shipped_head
 
 
 async def test_a_commits(erp_db_session):
@@ -99,7 +98,7 @@ async def test_a_commits(erp_db_session):
 async def test_b_sees_nothing_of_a(erp_db_session, erp_db_url):
     found = await erp_db_session.scalar(text("SELECT to_regclass('written_by_a')"))
     assert found is None
-    assert current(erp_db_url) == (shipped_head(),)
+    assert current_revisions(erp_db_url) == (shipped_head(),)
 """
 
 

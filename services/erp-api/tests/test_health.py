@@ -7,7 +7,7 @@ import pytest
 
 from erp_api import create_app
 from erp_core.testing import unresponsive_server
-from erp_db.migration_commands import upgrade
+from erp_db import upgrade
 from erp_db.testing import admin_url_from_env, temporary_database
 
 from .conftest import MakeSettings, serve_in_process

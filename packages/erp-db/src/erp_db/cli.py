@@ -36,8 +36,7 @@ from erp_core import (
 )
 from erp_db.database_url import server_address
 from erp_db.errors import NotEditableInstallError, describe_database_error
-from erp_db.migration_commands import check, downgrade, revision, upgrade
-from erp_db.migrations_config import alembic_config
+from erp_db.schema_migrations import alembic_config, check_migrations, create_revision, downgrade, upgrade
 from erp_db.settings import DatabaseSettings
 
 EXIT_RUNTIME: Final = 1
@@ -153,12 +152,12 @@ def _run_history(args: argparse.Namespace, url: URL | None) -> None:
 
 def _run_check(args: argparse.Namespace, url: URL | None) -> None:
     assert url is not None
-    check(url)
+    check_migrations(url)
     sys.stdout.write("models and migrations agree\n")
 
 
 def _run_revision(args: argparse.Namespace, url: URL | None) -> None:
-    revision(args.message, autogenerate=args.autogenerate, url=url)
+    create_revision(args.message, autogenerate=args.autogenerate, url=url)
 
 
 def _configure_logging(core: CoreSettings) -> None:

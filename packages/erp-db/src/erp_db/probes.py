@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from erp_core import ProbeFailed, ProbeResult, describe_error, run_probe
 from erp_db.database_url import server_address
 from erp_db.errors import describe_database_error
-from erp_db.migrations_config import shipped_head
+from erp_db.schema_migrations import shipped_head
 
 _SELECT_ONE = text("SELECT 1")
 _SELECT_REVISIONS = text("SELECT version_num FROM alembic_version")

@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 from erp_core import describe_error
 from erp_db.database_url import server_address, to_asyncpg_url
 from erp_db.engine import create_engine
-from erp_db.migration_commands import upgrade
+from erp_db.schema_migrations import upgrade
 
 TEST_DATABASE_URL_VARIABLE: Final = "TEST_DATABASE_URL"
 DEFAULT_TEST_DATABASE_URL: Final = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -1,6 +1,6 @@
 """test-only revision on top of the shipped head: records each time it runs
 
-Used by test_migration_commands.py to show that concurrent upgrades apply a
+Used by test_schema_migrations.py to show that concurrent upgrades apply a
 migration once. It sleeps so that, were the runs not serialised, they would
 overlap. Its ``down_revision`` is set by the test from the shipped head.
 

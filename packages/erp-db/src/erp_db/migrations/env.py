@@ -4,7 +4,7 @@ Online, it opens one connection (``NullPool``, nothing kept afterwards),
 takes the migration advisory lock on it, and hands it to Alembic through
 ``run_sync``. Offline (``--sql``), it renders PostgreSQL SQL and needs no
 server. The URL is ``config.attributes["url"]`` (set by
-:func:`erp_db.migrations_config.alembic_config`), else ``DATABASE_URL``
+:func:`erp_db.schema_migrations.alembic_config`), else ``DATABASE_URL``
 through :class:`~erp_db.settings.DatabaseSettings`; offline, a placeholder
 does, since only the dialect matters. The models come from
 :mod:`erp_db.models`, the one module that imports them all.
