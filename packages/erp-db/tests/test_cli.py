@@ -114,6 +114,29 @@ async def test_two_concurrent_upgrades_both_succeed_and_stamp_once(
         (["upgrade"], None, 2, r"invalid configuration: DATABASE_URL: Field required"),
         (["upgrade"], f"postgresql://erp:{PASSWORD}@127.0.0.1:notaport/erp", 2, r"DATABASE_URL: not a URL"),
         (["current"], f"mysql://erp:{PASSWORD}@127.0.0.1/erp", 2, r"DATABASE_URL: unsupported scheme"),
+        # URLs that parse but could never connect: refused as configuration, not a traceback.
+        (["upgrade"], f"postgresql://erp:{PASSWORD}@127.0.0.1:99999/erp", 2, r"DATABASE_URL: the port"),
+        (["upgrade"], f"postgresql://erp:{PASSWORD}@127.0.0.1:-1/erp", 2, r"DATABASE_URL: the port"),
+        (["current"], f"postgresql://erp:{PASSWORD}@127.0.0.1/erp?ssl=bogus", 2, r"DATABASE_URL: ssl must"),
+        (
+            ["check"],
+            f"postgresql://erp:{PASSWORD}@127.0.0.1/erp?target_session_attrs=bogus",
+            2,
+            r"DATABASE_URL: target_session_attrs must",
+        ),
+        (
+            ["upgrade"],
+            f"postgresql://erp:{PASSWORD}@127.0.0.1/erp?prepared_statement_cache_size=abc",
+            2,
+            r"DATABASE_URL: prepared_statement_cache_size must",
+        ),
+        (
+            ["upgrade"],
+            f"postgresql://erp:{PASSWORD}@127.0.0.1/erp?ssl=require&ssl=disable",
+            2,
+            r"DATABASE_URL: query parameter\(s\) ssl given more than once",
+        ),
+        (["current"], f"postgresql://erp:{PASSWORD}@127.0.0.1/erp", 2, r"TIME_ZONE: not a known"),
         (
             ["upgrade"],
             f"postgresql://erp:{PASSWORD}@127.0.0.1:1/erp",
@@ -132,6 +155,8 @@ def test_failures_are_one_readable_line_without_the_password(
     commands, arguments: list[str], database_url: str | None, status: int, message: str
 ) -> None:
     env = {} if database_url is None else {"DATABASE_URL": database_url}
+    if message.startswith("TIME_ZONE"):
+        env["TIME_ZONE"] = "America"  # a zone directory: once an IsADirectoryError "run-time failure"
     result = commands.run_erp_db(*arguments, env=env)
 
     assert result.returncode == status

@@ -96,3 +96,53 @@ def test_parameters_asyncpg_would_refuse_at_connect_time_are_refused_now() -> No
         to_asyncpg_url("postgresql://erp:pw-q@db/erp?sslrootcert=/ca.pem&options=-c%20x")
 
     assert "pw-q" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (f"postgresql://erp:{PASSWORD}@h:99999/db", "port must be a number from 1 to 65535"),
+        (f"postgresql://erp:{PASSWORD}@h:-1/db", "port must be a number from 1 to 65535"),
+        (f"postgresql://erp:{PASSWORD}@h:0/db", "port must be a number from 1 to 65535"),
+        (f"postgresql://erp:{PASSWORD}@h/db?ssl=bogus", "ssl must be one of"),
+        (f"postgresql://erp:{PASSWORD}@h/db?ssl=true", "ssl must be one of"),
+        (
+            f"postgresql://erp:{PASSWORD}@h/db?target_session_attrs=bogus",
+            "target_session_attrs must be one of",
+        ),
+        (
+            f"postgresql://erp:{PASSWORD}@h/db?prepared_statement_cache_size=abc",
+            "prepared_statement_cache_size",
+        ),
+        (
+            f"postgresql://erp:{PASSWORD}@h/db?prepared_statement_cache_size=-5",
+            "prepared_statement_cache_size",
+        ),
+        (f"postgresql://erp:{PASSWORD}@h/db?ssl=require&ssl=disable", r"ssl given more than once"),
+        (
+            f"postgresql://erp:{PASSWORD}@h/db?sslmode=require&sslmode=require",
+            r"sslmode given more than once",
+        ),
+        (f"postgresql://erp:{PASSWORD}@h/db?timeout=1&timeout=2", r"timeout given more than once"),
+    ],
+)
+def test_urls_that_could_never_connect_are_refused_without_the_password(url: str, reason: str) -> None:
+    with pytest.raises(InvalidDatabaseUrl, match=reason) as caught:
+        to_asyncpg_url(url)
+
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ssl=verify-full",
+        "target_session_attrs=read-write",
+        "target_session_attrs=prefer-standby",
+        "prepared_statement_cache_size=0",
+        "prepared_statement_cache_size=100",
+    ],
+)
+def test_usable_parameter_values_are_kept(query: str) -> None:
+    name, value = query.split("=")
+    assert to_asyncpg_url(f"postgresql://h:6543/db?{query}").query[name] == value

@@ -29,6 +29,8 @@ _LIBPQ_RENAMES = {"connect_timeout": "timeout"}
 # as a string keyword, so only those that work as strings (or that
 # :func:`erp_db.engine.create_engine` converts: ``timeout``) are accepted.
 _ACCEPTED_PARAMETERS = frozenset({"ssl", "timeout", "target_session_attrs", "prepared_statement_cache_size"})
+# asyncpg's SessionAttribute values; anything else fails every connection attempt.
+_TARGET_SESSION_ATTRS = frozenset({"any", "primary", "standby", "prefer-standby", "read-write", "read-only"})
 
 
 def to_asyncpg_url(url: str | URL) -> URL:
@@ -52,8 +54,16 @@ def to_asyncpg_url(url: str | URL) -> URL:
     if url.host is not None and ("@" in url.host or "/" in url.host):
         # 'user:p@ss@host' parses with host 'ss@host': an unescaped '@' in the password.
         raise InvalidDatabaseUrl("malformed host: percent-encode '@' and '/' in the user name and password")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise InvalidDatabaseUrl("the port must be a number from 1 to 65535")
+    repeated = sorted(name for name, value in url.query.items() if not isinstance(value, str))
+    if repeated:
+        raise InvalidDatabaseUrl(
+            f"query parameter(s) {', '.join(repeated)} given more than once: give each once"
+        )
     url = _password_out_of_query(url.set(drivername=ASYNCPG_DRIVERNAME))
-    return _refuse_unknown_parameters(_rename_libpq_parameters(_translate_sslmode(url)))
+    url = _refuse_unknown_parameters(_rename_libpq_parameters(_translate_sslmode(url)))
+    return _refuse_unusable_values(url)
 
 
 def _password_out_of_query(url: URL) -> URL:
@@ -94,6 +104,26 @@ def _refuse_unknown_parameters(url: URL) -> URL:
         raise InvalidDatabaseUrl(
             f"query parameter(s) {', '.join(unknown)} not supported "
             f"(accepted: sslmode, connect_timeout, {', '.join(sorted(_ACCEPTED_PARAMETERS))})"
+        )
+    return url
+
+
+def _refuse_unusable_values(url: URL) -> URL:
+    # asyncpg checks these only when it connects: the service would stay unready
+    # for ever. The messages name the parameter and the accepted values, not the URL.
+    query = url.query
+    if "ssl" in query and query["ssl"] not in _SSL_MODES:
+        raise InvalidDatabaseUrl(f"ssl must be one of {', '.join(sorted(_SSL_MODES))}")
+    if "target_session_attrs" in query and query["target_session_attrs"] not in _TARGET_SESSION_ATTRS:
+        raise InvalidDatabaseUrl(
+            f"target_session_attrs must be one of {', '.join(sorted(_TARGET_SESSION_ATTRS))}"
+        )
+    cache_size = query.get("prepared_statement_cache_size")
+    if cache_size is not None and not (
+        isinstance(cache_size, str) and cache_size.isascii() and cache_size.isdigit()
+    ):
+        raise InvalidDatabaseUrl(
+            "prepared_statement_cache_size must be a whole number (0 turns the cache off)"
         )
     return url
 
