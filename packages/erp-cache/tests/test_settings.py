@@ -83,12 +83,53 @@ def test_safe_url_masks_the_derived_password() -> None:
     assert load(REDIS_PASSWORD=PASSWORD).safe_url == "redis://:***@localhost:6379/0"
 
 
-def test_empty_password_and_url_count_as_unset() -> None:
-    settings = load(REDIS_PASSWORD="", APP_CACHE_REDIS_URL="")
+def test_empty_variables_count_as_unset() -> None:
+    settings = load(REDIS_PASSWORD="", APP_CACHE_REDIS_URL="", REDIS_HOST="", REDIS_PORT="")
 
     assert settings.password is None
     assert settings.cache_url is None
     assert settings.url.get_secret_value() == "redis://localhost:6379/0"
+
+
+@pytest.mark.parametrize("link", ["tcp://10.0.0.3:6379", "tcp://10.0.0.3:6380", "udp://[fd00::3]:6379"])
+def test_a_kubernetes_service_link_in_redis_port_leaves_the_default(link: str) -> None:
+    # A Service named `redis` injects REDIS_PORT=tcp://<cluster ip>:<port> into every pod.
+    assert load(REDIS_PORT=link).port == 6379
+
+
+def test_unrelated_redis_variable_is_ignored() -> None:
+    # pydantic-settings would read a variable named like a composed part: only ours count.
+    assert load(REDIS="whatever", REDIS_URL="{not json").url.get_secret_value() == "redis://localhost:6379/0"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:url-s3cret@cache:6379/0?ssl_cert_reqs=none",
+        "redis://:url-s3cret@cache:6379/0?foo=bar",
+        "redis://:url-s3cret@cache:6379/0?ssl_check_hostname=true",
+        "rediss://:url-s3cret@cache:6379/0?ssl_cert_reqs=sometimes",
+        "unix:///run/redis.sock?password=url-s3cret&ssl_cert_reqs=none",
+    ],
+)
+def test_url_options_redis_py_cannot_use_are_refused_at_start(url: str) -> None:
+    error = configuration_error(APP_CACHE_REDIS_URL=url)
+
+    assert list(error.problems) == ["APP_CACHE_REDIS_URL"]
+    assert "cannot use" in error.problems["APP_CACHE_REDIS_URL"]
+    assert "url-s3cret" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["socket_timeout=5", "max_connections=10", "protocol=3", "client_name=erp", "health_check_interval=5"],
+)
+def test_url_options_redis_py_takes_are_accepted(query: str) -> None:
+    assert load(APP_CACHE_REDIS_URL=f"redis://cache:6379/0?{query}").cache_url is not None
+
+
+def test_rediss_keeps_its_tls_options() -> None:
+    assert load(APP_CACHE_REDIS_URL="rediss://cache:6379/0?ssl_cert_reqs=none").cache_url is not None
 
 
 def test_non_integer_port_is_an_error_naming_redis_port() -> None:
@@ -108,7 +149,7 @@ def test_negative_cache_db_is_refused() -> None:
     assert list(configuration_error(REDIS_CACHE_DB="-1").problems) == ["REDIS_CACHE_DB"]
 
 
-@pytest.mark.parametrize("host", ["cache/0", "user@cache", "cache?db=1", "two words", ""])
+@pytest.mark.parametrize("host", ["cache/0", "user@cache", "cache?db=1", "two words"])
 def test_host_that_would_change_the_url_is_refused(host: str) -> None:
     assert list(configuration_error(REDIS_HOST=host).problems) == ["REDIS_HOST"]
 

@@ -14,6 +14,7 @@ def test_exported_members_are_pinned():
         "Environment",
         "ErpError",
         "ErpSettings",
+        "IgnoreServiceLink",
         "JsonLogFormatter",
         "LogFormat",
         "LogLevel",

@@ -1,10 +1,19 @@
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from erp_core import ConfigurationError, CoreSettings, Environment, ErpSettings, LogFormat, LogLevel
+from erp_core import (
+    ConfigurationError,
+    CoreSettings,
+    Environment,
+    ErpSettings,
+    IgnoreServiceLink,
+    LogFormat,
+    LogLevel,
+)
 from erp_core.testing import environment, settings_from_env
 
 
@@ -98,6 +107,48 @@ def test_unknown_time_zone_is_refused():
         settings_from_env(CoreSettings, {"TIME_ZONE": "Europe/Atlantis"})
 
     assert "TIME_ZONE" in caught.value.problems
+
+
+@pytest.mark.parametrize("zone", ["America", "Europe", "Asia", "../etc/passwd", "/etc/passwd"])
+def test_a_time_zone_directory_or_path_is_one_named_problem_among_the_others(zone: str):
+    with pytest.raises(ConfigurationError) as caught:
+        settings_from_env(CoreSettings, {"TIME_ZONE": zone, "LOG_LEVEL": "LOUD"})
+
+    assert set(caught.value.problems) == {"TIME_ZONE", "LOG_LEVEL"}
+
+
+def test_empty_variables_count_as_unset():
+    settings = settings_from_env(CoreSettings, {"APP_NAME": "", "TIME_ZONE": "", "LOG_LEVEL": ""})
+
+    assert (settings.app_name, settings.time_zone, settings.log_level) == ("erp-api", "UTC", LogLevel.INFO)
+
+
+def test_a_variable_named_like_a_composed_part_is_ignored():
+    # `PART` is no variable of the contract; pydantic-settings would parse it as the part's JSON.
+    for value in ("not json", '{"token": "from-json"}'):
+        settings = settings_from_env(_Composed, {"PART": value, "PART_TOKEN": "t"})
+
+        assert settings.part.token.get_secret_value() == "t"
+
+
+def test_a_bad_part_is_reported_by_its_variables_even_beside_a_variable_named_like_it():
+    with pytest.raises(ConfigurationError) as caught:
+        settings_from_env(_Composed, {"PART": "x", "PART_PORT": "seven"})
+
+    assert set(caught.value.problems) == {"PART_TOKEN", "PART_PORT"}
+
+
+@pytest.mark.parametrize("link", ["tcp://10.0.0.3:6379", "udp://10.0.0.3:53", "sctp://[fd00::1]:9"])
+def test_ignore_service_link_leaves_the_default(link: str):
+    class _Linked(ErpSettings):
+        model_config = SettingsConfigDict(env_prefix="CACHE_")
+
+        port: Annotated[int, IgnoreServiceLink] = 6379
+
+    assert settings_from_env(_Linked, {"CACHE_PORT": link}).port == 6379
+    assert settings_from_env(_Linked, {"CACHE_PORT": "7000"}).port == 7000
+    with pytest.raises(ConfigurationError):
+        settings_from_env(_Linked, {"CACHE_PORT": "http://10.0.0.3:6379"})
 
 
 def test_known_time_zone_is_kept_and_usable():

@@ -88,3 +88,29 @@ def test_every_bad_pool_variable_is_named_at_once() -> None:
         "DATABASE_POOL_SIZE",
         "DATABASE_POOL_TIMEOUT_S",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_POOL_TIMEOUT_S", "inf"),
+        ("DATABASE_POOL_TIMEOUT_S", "1e400"),
+        ("DATABASE_POOL_TIMEOUT_S", "nan"),
+        ("DATABASE_POOL_TIMEOUT_S", "601"),
+        ("DATABASE_POOL_SIZE", "1001"),
+        ("DATABASE_MAX_OVERFLOW", "1" + "0" * 30),
+    ],
+)
+def test_pool_bounds_are_finite(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        settings_from_env(DatabaseSettings, {"DATABASE_URL": URL, variable: value})
+
+    assert list(caught.value.problems) == [variable]
+
+
+def test_an_unrelated_database_variable_is_ignored() -> None:
+    settings = settings_from_env(
+        DatabaseSettings, {"DATABASE_URL": URL, "DATABASE": "erp", "DATABASE_PORT": "x"}
+    )
+
+    assert settings.safe_url == "postgresql+asyncpg://erp:***@db.internal:5432/erp"

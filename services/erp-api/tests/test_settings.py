@@ -104,3 +104,61 @@ def test_repr_hides_every_secret():
     for secret in ("pw-one", "pw-five", "pw-six"):
         assert secret not in repr(settings)
         assert secret not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SHUTDOWN_TIMEOUT_S", "inf"),
+        ("SHUTDOWN_TIMEOUT_S", "1e400"),
+        ("SHUTDOWN_TIMEOUT_S", "nan"),
+        ("SHUTDOWN_TIMEOUT_S", "3601"),
+        ("HEALTH_CHECK_TIMEOUT_S", "inf"),
+        ("MAX_REQUEST_BODY_BYTES", "1e400"),
+        ("MAX_REQUEST_BODY_BYTES", str(2**31)),
+        ("DATABASE_POOL_TIMEOUT_S", "inf"),
+    ],
+)
+def test_every_duration_and_size_is_finite_and_bounded(variable, value):
+    with pytest.raises(ConfigurationError) as caught:
+        settings_from_env(ApiSettings, {**BASE, variable: value})
+
+    assert list(caught.value.problems) == [variable]
+
+
+@pytest.mark.parametrize("variable", ["DATABASE", "REDIS", "database", "Redis"])
+def test_unrelated_variables_named_like_a_settings_part_are_ignored(variable):
+    settings = settings_from_env(
+        ApiSettings, {**BASE, variable: "primary", "DATABASE_PORT": "tcp://10.0.0.2:5432"}
+    )
+
+    assert settings.database.safe_url == "postgresql+asyncpg://erp:***@db.internal:5432/erp"
+
+
+def test_kubernetes_service_link_variables_do_not_stop_the_service():
+    # What enableServiceLinks injects for Services named `redis` and `database`.
+    links = {
+        "REDIS_PORT": "tcp://10.0.0.3:6379",
+        "REDIS_PORT_6379_TCP": "tcp://10.0.0.3:6379",
+        "REDIS_SERVICE_HOST": "10.0.0.3",
+        "REDIS_SERVICE_PORT": "6379",
+        "DATABASE_PORT": "tcp://10.0.0.4:5432",
+        "DATABASE_SERVICE_HOST": "10.0.0.4",
+    }
+    settings = settings_from_env(ApiSettings, {**BASE, **links, "REDIS_HOST": "redis"})
+
+    assert settings.redis.url.get_secret_value() == "redis://redis:6379/0"
+
+
+def test_an_upper_case_cors_origin_is_normalised_to_what_browsers_send():
+    settings = settings_from_env(
+        ApiSettings, {**BASE, "CORS_ALLOWED_ORIGINS": "HTTPS://App.Example.COM:8443,*"}
+    )
+
+    assert settings.cors_allowed_origins == ["https://app.example.com:8443", "*"]
+
+
+def test_empty_variables_count_as_unset():
+    settings = settings_from_env(ApiSettings, {**BASE, "CORS_ALLOWED_ORIGINS": "", "SHUTDOWN_TIMEOUT_S": ""})
+
+    assert (settings.cors_allowed_origins, settings.shutdown_timeout_s) == ([], 25)

@@ -10,13 +10,15 @@ quoted back, so they never reach ``repr()``, a log line or a settings error.
 from __future__ import annotations
 
 import re
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import Connection, parse_url
+from redis.exceptions import RedisError
 
-from erp_core import ErpSettings
+from erp_core import ErpSettings, IgnoreServiceLink
 
 _SCHEMES = ("redis", "rediss", "unix")
 
@@ -29,6 +31,9 @@ _QUERY_PASSWORD = re.compile(r"(?<=[?&]password=)[^&#]*")
 
 _MASK = "***"
 
+# URL options that configure the pool (erp_cache.client uses a BlockingConnectionPool), not a connection.
+_POOL_OPTIONS = ("max_connections", "timeout")
+
 
 class RedisSettings(ErpSettings):
     """The Redis server of the application cache, and the URL to reach it."""
@@ -36,17 +41,11 @@ class RedisSettings(ErpSettings):
     model_config = SettingsConfigDict(env_prefix="REDIS_")
 
     host: str = Field("localhost", min_length=1)
-    port: int = Field(6379, ge=1, le=65535)
+    # A Kubernetes Service named `redis` injects REDIS_PORT=tcp://<ip>:<port>: left at the default.
+    port: Annotated[int, IgnoreServiceLink] = Field(6379, ge=1, le=65535)
     password: SecretStr | None = None
     cache_db: int = Field(0, ge=0)
     cache_url: SecretStr | None = Field(None, validation_alias="APP_CACHE_REDIS_URL")
-
-    @field_validator("password", "cache_url", mode="before")
-    @classmethod
-    def _empty_means_unset(cls, value: object) -> object:
-        # Compose files and manifests often pass `APP_CACHE_REDIS_URL=` or
-        # `REDIS_PASSWORD=` through empty; that means "not set", not "empty password".
-        return None if value == "" else value
 
     @field_validator("host")
     @classmethod
@@ -103,9 +102,21 @@ def _url_problem(url: str) -> str | None:
     elif parts.path.strip("/") and not parts.path.strip("/").isdigit():
         return "its path must be a database number (redis://host:6379/0)"
     try:
-        parse_url(url)
+        options = parse_url(url)
     except ValueError:
         return "has a query option redis-py cannot read"
+    # redis-py hands every other query option to the connection class as a keyword:
+    # one it does not take (`?foo=bar`, `?ssl_cert_reqs=` on redis://) would fail
+    # every command with a TypeError. Building a connection object does no I/O.
+    # parse_url's TypedDict knows only the options redis-py parses; any key may be there.
+    keywords: dict[str, Any] = dict(options)
+    connection_class = keywords.pop("connection_class", Connection)
+    for name in _POOL_OPTIONS:
+        keywords.pop(name, None)
+    try:
+        connection_class(**keywords)
+    except (TypeError, ValueError, RedisError):
+        return "has a query option redis-py cannot use with this scheme"
     return None
 
 

@@ -22,7 +22,7 @@ from erp_core.request_context import (
     new_request_id,
     request_id_from,
 )
-from erp_core.settings import CoreSettings, Environment, ErpSettings, LogFormat, LogLevel
+from erp_core.settings import CoreSettings, Environment, ErpSettings, IgnoreServiceLink, LogFormat, LogLevel
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -32,6 +32,7 @@ __all__ = [
     "Environment",
     "ErpError",
     "ErpSettings",
+    "IgnoreServiceLink",
     "JsonLogFormatter",
     "LogFormat",
     "LogLevel",

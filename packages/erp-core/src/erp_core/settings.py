@@ -15,12 +15,14 @@ no values and every bad variable at once.
 from __future__ import annotations
 
 import enum
+import re
 import typing
 import zoneinfo
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from erp_core.errors import ConfigurationError
 
@@ -51,6 +53,22 @@ class LogFormat(enum.StrEnum):
     CONSOLE = "console"
 
 
+# Kubernetes service links (like Docker links before them) put `<SERVICE>_PORT=tcp://10.0.0.3:6379`
+# into every pod of the namespace: a Service named `redis` sets `REDIS_PORT` so. No operator writes
+# that form for a port they chose, and one they set in the container spec replaces the link's.
+_SERVICE_LINK = re.compile(r"(?:tcp|udp|sctp)://[^\s/]+:[0-9]{1,5}")
+
+
+def _default_for_service_link(value: object) -> object:
+    if isinstance(value, str) and _SERVICE_LINK.fullmatch(value.strip()):
+        raise PydanticUseDefault
+    return value
+
+
+IgnoreServiceLink = BeforeValidator(_default_for_service_link)
+"""Annotate a ``*_PORT`` field with it: a service-link value (``tcp://host:port``) leaves the default."""
+
+
 class ErpSettings(BaseSettings):
     """Base of every settings class: ``.env`` support, secrets kept out of errors.
 
@@ -62,6 +80,8 @@ class ErpSettings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # `X=` (compose files and manifests pass variables through empty) means "not set".
+        env_ignore_empty=True,
         hide_input_in_errors=True,
         frozen=True,
     )
@@ -69,6 +89,17 @@ class ErpSettings(BaseSettings):
     # Keyword arguments of BaseSettings.__init__ that steer the sources; they are
     # handed on to every composed part so a test's `_env_file=None` reaches them all.
     _SOURCE_OPTIONS: ClassVar[tuple[str, ...]] = ("_env_file", "_env_file_encoding", "_case_sensitive")
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # A composed part reads its own prefixed variables (see __init__), never one
+        # variable named like the field: without NoDecode, pydantic-settings would parse
+        # an unrelated `DATABASE=...` or `REDIS=...` as the part's JSON and fail the start.
+        for name in _settings_parts(cls):
+            metadata = cls.model_fields[name].metadata
+            if NoDecode not in metadata:
+                metadata.append(NoDecode)
 
     def __init__(self, **values: Any) -> None:
         problems: dict[str, str] = {}
@@ -136,12 +167,12 @@ class CoreSettings(ErpSettings):
     """What every ERP process needs: its name, environment, time zone and logging."""
 
     # Shown in pg_stat_activity and Redis CLIENT LIST, which refuses spaces.
-    app_name: str = Field("erp-api", pattern=r"^[A-Za-z0-9._-]{1,63}$", validation_alias="APP_NAME")
-    environment: Environment = Field(Environment.DEVELOPMENT, validation_alias="ENVIRONMENT")
-    debug_mode: bool = Field(False, validation_alias="DEBUG_MODE")
-    time_zone: str = Field("UTC", validation_alias="TIME_ZONE")
-    log_level: LogLevel = Field(LogLevel.INFO, validation_alias="LOG_LEVEL")
-    log_format: LogFormat = Field(LogFormat.JSON, validation_alias="LOG_FORMAT")
+    app_name: str = Field("erp-api", pattern=r"^[A-Za-z0-9._-]{1,63}$")
+    environment: Environment = Environment.DEVELOPMENT
+    debug_mode: bool = False
+    time_zone: str = "UTC"
+    log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.JSON
 
     @field_validator("log_level", "log_format", "environment", mode="before")
     @classmethod
@@ -164,7 +195,8 @@ class CoreSettings(ErpSettings):
     def _known_time_zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a zone directory such as `America` is found but cannot be read as a zone.
             raise ValueError("not a known IANA time zone name") from None
         return value
 

@@ -27,9 +27,9 @@ class DatabaseSettings(ErpSettings):
     model_config = SettingsConfigDict(env_prefix="DATABASE_")
 
     url: SecretStr
-    pool_size: int = Field(5, ge=1)
-    max_overflow: int = Field(5, ge=0)
-    pool_timeout_s: float = Field(10.0, gt=0)
+    pool_size: int = Field(5, ge=1, le=1000)
+    max_overflow: int = Field(5, ge=0, le=1000)
+    pool_timeout_s: float = Field(10.0, gt=0, le=600, allow_inf_nan=False)
 
     @field_validator("url", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from erp_core import CoreSettings
 from erp_db.settings import DatabaseSettings
 
 # An origin is scheme://host[:port], nothing after it (RFC 6454 serialisation).
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*", re.IGNORECASE)
 
 
 class ApiSettings(CoreSettings):
@@ -27,14 +27,13 @@ class ApiSettings(CoreSettings):
     database: DatabaseSettings
     redis: RedisSettings
 
-    api_v1_prefix: str = Field("/api/v1", validation_alias="API_V1_PREFIX")
-    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias="CORS_ALLOWED_ORIGINS"
-    )
-    cors_allow_credentials: bool = Field(False, validation_alias="CORS_ALLOW_CREDENTIALS")
-    health_check_timeout_s: float = Field(2.0, gt=0, le=60, validation_alias="HEALTH_CHECK_TIMEOUT_S")
-    shutdown_timeout_s: float = Field(25.0, gt=0, validation_alias="SHUTDOWN_TIMEOUT_S")
-    max_request_body_bytes: int = Field(1_048_576, ge=1, validation_alias="MAX_REQUEST_BODY_BYTES")
+    api_v1_prefix: str = "/api/v1"
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    # Every duration and size is finite and bounded (`inf` or `1e400` would pass a bare `gt=0`).
+    health_check_timeout_s: float = Field(2.0, gt=0, le=60, allow_inf_nan=False)
+    shutdown_timeout_s: float = Field(25.0, gt=0, le=3600, allow_inf_nan=False)
+    max_request_body_bytes: int = Field(1_048_576, ge=1, le=1_073_741_824)
 
     @field_validator("api_v1_prefix")
     @classmethod
@@ -65,7 +64,9 @@ class ApiSettings(CoreSettings):
         bad = [origin for origin in value if not _ORIGIN.fullmatch(origin)]
         if bad:
             raise ValueError(f"{len(bad)} entr(y/ies) not of the form scheme://host[:port] or *")
-        return value
+        # Browsers send the scheme and host in lower case (RFC 6454 serialisation), and
+        # origins are compared as strings: `https://App.example.com` would never match.
+        return [origin.lower() for origin in value]
 
     @field_validator("cors_allow_credentials")
     @classmethod
