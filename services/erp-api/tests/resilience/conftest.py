@@ -1,7 +1,7 @@
 """The resilience group: the service as a real process over private PostgreSQL and Redis servers.
 
 Each server is this session's own, started from the machine's binaries (see
-:mod:`.postgres_server`; Redis through pytest-redis), so the tests can stop,
+:mod:`erp_api.testing.servers`), so the tests can stop,
 restart and hang them without disturbing anything else. The service runs as
 ``erp-api serve``, exactly as in its container. Every test here is marked
 ``resilience``; ``nox -s resilience`` (part of the default ``nox`` run)
@@ -15,36 +15,30 @@ reported, not only asserted on.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
-from pytest_redis import factories
-from pytest_redis.executor import RedisExecutor
 from sqlalchemy import make_url
 
+from erp_api.testing import PostgresServer, RedisServer, ServiceProcess
 from erp_db.testing import temporary_database
 
-from .postgres_server import PostgresServer
-from .service_process import ServiceProcess
-
 HEALTH_CHECK_TIMEOUT_S = 1.0
-
-redis_server = factories.redis_proc()
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
+    with PostgresServer() as server:
         yield server
-    finally:
-        server.remove()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -62,7 +56,7 @@ def app_name() -> str:
 
 @pytest.fixture
 def start_service(
-    tmp_path: Path, database_url: str, redis_server: RedisExecutor, app_name: str
+    tmp_path: Path, database_url: str, redis_server: RedisServer, app_name: str
 ) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ``erp-api serve`` on the private servers, with environment ``overrides``; stopped at the end."""
     started: list[ServiceProcess] = []
@@ -73,12 +67,11 @@ def start_service(
             "LOG_LEVEL": "INFO",
             "APP_NAME": app_name,
             "DATABASE_URL": database_url,
-            "APP_CACHE_REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/0",
+            "APP_CACHE_REDIS_URL": redis_server.url,
             "HEALTH_CHECK_TIMEOUT_S": str(HEALTH_CHECK_TIMEOUT_S),
             **overrides,
         }
-        service = ServiceProcess(env, tmp_path / f"service-{len(started)}.log")
-        service.start()
+        service = ServiceProcess(env, tmp_path, name=f"service-{len(started)}").start()
         started.append(service)
         return service
 
@@ -87,31 +80,9 @@ def start_service(
         service.stop()
 
 
-@contextlib.contextmanager
-def redis_stopped(server: RedisExecutor) -> Iterator[None]:
-    """mirakuru's ``stopped()``, but started again even when the block fails."""
-    server.stop()
-    try:
-        yield
-    finally:
-        server.start()
-
-
 def with_port(url: str, port: int) -> str:
     """``url`` pointing at ``port`` of 127.0.0.1 (a proxy in front of the server), password kept."""
     return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-
-
-async def service_connections(admin_url: str, app_name: str) -> int:
-    """How many connections ``pg_stat_activity`` shows for ``app_name`` right now."""
-    connection = await asyncpg.connect(make_url(admin_url).set(drivername="postgresql").render_as_string())
-    try:
-        count = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app_name
-        )
-    finally:
-        await connection.close()
-    return int(count)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

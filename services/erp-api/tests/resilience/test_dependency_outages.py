@@ -7,10 +7,10 @@ import time
 
 import httpx
 import pytest
-from pytest_redis.executor import RedisExecutor
 
-from .conftest import HEALTH_CHECK_TIMEOUT_S, redis_stopped
-from .postgres_server import PostgresServer
+from erp_api.testing import PostgresServer, RedisServer
+
+from .conftest import HEALTH_CHECK_TIMEOUT_S
 
 pytestmark = pytest.mark.resilience
 
@@ -68,9 +68,9 @@ async def test_postgres_stopped_ready_is_503_naming_the_database_live_is_200_and
 
 
 async def test_redis_stopped_ready_is_503_naming_redis_live_is_200_and_it_recovers(
-    start_service, redis_server: RedisExecutor, record_property
+    start_service, redis_server: RedisServer, record_property
 ):
-    outage, live, back = await ride_out(start_service(), redis_stopped(redis_server))
+    outage, live, back = await ride_out(start_service(), redis_server.stopped())
 
     for elapsed, ready in outage:
         assert ready.status_code == 503

@@ -7,10 +7,10 @@ import time
 
 import httpx
 import pytest
-from pytest_redis.executor import RedisExecutor
+
+from erp_api.testing import PostgresServer, RedisServer
 
 from .conftest import HEALTH_CHECK_TIMEOUT_S, with_port
-from .postgres_server import PostgresServer
 from .tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.resilience
@@ -25,7 +25,7 @@ async def test_a_hanging_dependency_fails_ready_in_time_while_live_answers_promp
     dependency: str,
     start_service,
     postgres_server: PostgresServer,
-    redis_server: RedisExecutor,
+    redis_server: RedisServer,
     database_url: str,
     record_property,
 ):

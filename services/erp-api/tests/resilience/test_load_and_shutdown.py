@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
 import pytest
-from sqlalchemy import make_url
 
-from .conftest import service_connections
+from erp_api.testing import ConnectionCounter, PostgresServer, count_connections
+
 from .load_client import run_load
-from .postgres_server import PostgresServer
 
 pytestmark = pytest.mark.resilience
 
@@ -28,32 +26,27 @@ class ConnectionSampler:
     """Counts the service's connections in ``pg_stat_activity`` every ``interval_s`` until stopped."""
 
     def __init__(self, admin_url: str, app_name: str, interval_s: float = 0.05) -> None:
-        self.dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.counter = ConnectionCounter(admin_url)
         self.app_name = app_name
         self.interval_s = interval_s
         self.samples: list[int] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ConnectionSampler:
-        connection = await asyncpg.connect(self.dsn)
-        self._task = asyncio.create_task(self._sample(connection))
+        await self.counter.__aenter__()
+        self._task = asyncio.create_task(self._sample())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._task is not None
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        await self.counter.__aexit__(*exc_info)
 
-    async def _sample(self, connection: asyncpg.Connection) -> None:
-        try:
-            while True:
-                count = await connection.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", self.app_name
-                )
-                self.samples.append(int(count))
-                await asyncio.sleep(self.interval_s)
-        finally:
-            await connection.close()
+    async def _sample(self) -> None:
+        while True:
+            self.samples.append(await self.counter.count(self.app_name))
+            await asyncio.sleep(self.interval_s)
 
 
 async def test_64_clients_for_10_s_get_no_5xx_and_the_service_stays_within_its_pool(
@@ -137,6 +130,6 @@ async def test_sigterm_under_load_exits_0_in_time_finishing_every_answer_it_star
 async def _connections_after_exit(admin_url: str, app_name: str) -> int:
     # A backend leaves pg_stat_activity a moment after its client has gone.
     deadline = time.monotonic() + 2
-    while (count := await service_connections(admin_url, app_name)) and time.monotonic() < deadline:
+    while (count := await count_connections(admin_url, app_name)) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return count

@@ -1,1 +1,33 @@
-"""Test support for code built on erp-api (the ``testing`` extra): no pytest needed to import it."""
+"""Test support for code built on erp-api (the ``testing`` extra), usable from any test runner or script.
+
+Nothing here defines a fixture (:mod:`erp_api.testing.plugin` does, from
+these) and nothing runs at import. What a test or a tool needs:
+
+- :class:`ServiceProcess`: ``erp-api serve`` as a real process, its JSON log
+  lines, SIGTERM and its exit status;
+- :func:`serve_in_process`: the application in this process, lifespan run,
+  with an ``httpx.AsyncClient`` over ASGI;
+- :class:`PostgresServer`, :class:`RedisServer`: private servers to stop,
+  restart and hang at will;
+- :func:`count_connections`, :class:`ConnectionCounter`: a service's
+  connections in ``pg_stat_activity``.
+
+Also at hand: :func:`erp_core.testing.free_port` and
+:func:`~erp_core.testing.unresponsive_server` (a hung dependency), and
+:func:`erp_db.testing.temporary_database` (a throwaway migrated database).
+"""
+
+from erp_api.testing.connections import ConnectionCounter, count_connections
+from erp_api.testing.in_process import serve_in_process
+from erp_api.testing.servers import PostgresServer, RedisServer, find_postgres_bindir
+from erp_api.testing.service_process import ServiceProcess
+
+__all__ = [
+    "ConnectionCounter",
+    "PostgresServer",
+    "RedisServer",
+    "ServiceProcess",
+    "count_connections",
+    "find_postgres_bindir",
+    "serve_in_process",
+]
