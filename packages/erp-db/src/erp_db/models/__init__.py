@@ -3,11 +3,12 @@
 Alembic's autogenerate and ``erp-db check`` compare the database with
 ``erp_db.models.Base.metadata``; a model module that nothing imports is
 invisible to them. Each new model module is therefore imported here, and
-nowhere else needs to know the list. Phase 0 has no business tables yet.
+nowhere else needs to know the list.
 """
 
 from __future__ import annotations
 
 from erp_db.base import Base
+from erp_db.models.identity import RefreshToken, User
 
-__all__ = ["Base"]
+__all__ = ["Base", "RefreshToken", "User"]
