@@ -15,11 +15,18 @@ from erp_db.errors import (
     NotEditableInstallError,
     SchemaDriftError,
 )
-from erp_db.migration_commands import check, current, downgrade, revision, upgrade
 from erp_db.migration_lock import MIGRATION_LOCK_KEY
-from erp_db.migrations_config import alembic_config, shipped_head
 from erp_db.models import RefreshToken, User
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
+from erp_db.schema_migrations import (
+    alembic_config,
+    check_migrations,
+    create_revision,
+    current_revisions,
+    downgrade,
+    shipped_head,
+    upgrade,
+)
 from erp_db.session import session_scope
 from erp_db.settings import DatabaseSettings
 
@@ -36,16 +43,16 @@ __all__ = [
     "SchemaDriftError",
     "User",
     "alembic_config",
-    "check",
+    "check_migrations",
     "create_engine",
+    "create_revision",
     "create_sessionmaker",
-    "current",
+    "current_revisions",
     "downgrade",
     "engine_from_settings",
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",
-    "revision",
     "session_scope",
     "shipped_head",
     "to_asyncpg_url",
