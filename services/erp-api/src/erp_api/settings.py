@@ -10,14 +10,15 @@ import json
 import re
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
 from erp_cache.settings import RedisSettings
-from erp_core import CoreSettings
+from erp_core import CoreSettings, Environment
 from erp_db.settings import DatabaseSettings
 
 # An origin is scheme://host[:port], nothing after it (RFC 6454 serialisation).
+MIN_JWT_KEY_BYTES = 32
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*", re.IGNORECASE)
 
 
@@ -34,6 +35,24 @@ class ApiSettings(CoreSettings):
     health_check_timeout_s: float = Field(2.0, gt=0, le=60, allow_inf_nan=False)
     shutdown_timeout_s: float = Field(25.0, gt=0, le=3600, allow_inf_nan=False)
     max_request_body_bytes: int = Field(1_048_576, ge=1, le=1_073_741_824)
+    # Identity (docs/contract.md §9). Unset outside staging/production, the
+    # identity feature makes a random key per process (tokens die with it).
+    jwt_secret_key: SecretStr | None = Field(None, validate_default=True)
+    access_token_ttl_s: int = Field(900, ge=1, le=86_400)
+    refresh_token_ttl_s: int = Field(2_592_000, ge=1, le=31_536_000)
+    login_max_failures: int = Field(5, ge=1, le=1_000)
+    login_failure_window_s: int = Field(900, ge=1, le=86_400)
+
+    @field_validator("jwt_secret_key")
+    @classmethod
+    def _strong_jwt_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        environment = info.data.get("environment")
+        if value is None and isinstance(environment, Environment) and environment.is_deployed:
+            raise ValueError("required when ENVIRONMENT is staging or production")
+        # HS256 wants a key at least as long as its 256-bit output (RFC 7518 §3.2).
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_KEY_BYTES:
+            raise ValueError(f"must be at least {MIN_JWT_KEY_BYTES} bytes")
+        return value
 
     @field_validator("api_v1_prefix")
     @classmethod
