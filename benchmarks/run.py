@@ -68,6 +68,10 @@ class Route:
     path: str
 
 
+# Required in production (docs/contract.md §2); a fixed throwaway key for the bench.
+BENCH_JWT_SECRET_KEY = "bench-only-jwt-secret-key-of-at-least-32-bytes"  # noqa: S105
+
+
 def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: bool) -> dict[str, Server]:
     python = sys.executable
     bare_env = {
@@ -79,6 +83,7 @@ def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: boo
         **bare_env,
         "APP_NAME": "erp-api-bench",
         "ENVIRONMENT": "production",
+        "JWT_SECRET_KEY": BENCH_JWT_SECRET_KEY,
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
     }

@@ -33,6 +33,8 @@ def make_settings(erp_db_url: str, redis_url: str) -> MakeSettings:  # noqa: F81
             "DATABASE_URL": erp_db_url,
             "APP_CACHE_REDIS_URL": redis_url,
             "HEALTH_CHECK_TIMEOUT_S": "1.0",
+            # Required in staging and production (docs/contract.md §2); fixed so tests agree.
+            "JWT_SECRET_KEY": "test-only-jwt-secret-key-of-at-least-32-bytes",
             **overrides,
         }
         return settings_from_env(ApiSettings, env)

@@ -54,7 +54,10 @@ def test_every_bad_variable_of_every_part_is_reported_at_once_without_secrets():
 
 def test_debug_mode_in_production_is_refused():
     with pytest.raises(ConfigurationError) as caught:
-        settings_from_env(ApiSettings, {**BASE, "ENVIRONMENT": "production", "DEBUG_MODE": "1"})
+        settings_from_env(
+            ApiSettings,
+            {**BASE, "ENVIRONMENT": "production", "DEBUG_MODE": "1", "JWT_SECRET_KEY": "k" * 32},
+        )
 
     assert list(caught.value.problems) == ["DEBUG_MODE"]
 
