@@ -3,6 +3,7 @@
 Middleware, outermost first (each one pure ASGI, see ``erp_api.middleware``)::
 
     Starlette ServerErrorMiddleware   (reached only by a failure after the answer started)
+    MetricsMiddleware                 Prometheus series by route template, timing every layer below
     RequestIdMiddleware               binds the id for every line logged below
     AccessLogMiddleware               one line per request, with its final status
     SecurityHeadersMiddleware         headers on every answer, errors included
@@ -26,6 +27,7 @@ from erp_api.lifespan import lifespan_for
 from erp_api.middleware.access_log import AccessLogMiddleware
 from erp_api.middleware.body_limit import BodyLimitMiddleware
 from erp_api.middleware.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, StrictCORSMiddleware
+from erp_api.middleware.metrics import MetricsMiddleware
 from erp_api.middleware.request_id import RequestIdMiddleware
 from erp_api.middleware.security_headers import SecurityHeadersMiddleware
 from erp_api.middleware.server_errors import ServerErrorMiddleware
@@ -95,4 +97,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware)
     return app

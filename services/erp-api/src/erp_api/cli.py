@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -16,10 +17,12 @@ from types import FrameType
 
 import uvicorn
 
+from erp_api.metrics_listener import prepare_multiprocess_dir, start_metrics_listener
 from erp_api.settings import ApiSettings
 from erp_core import ConfigurationError, logging_config
 
 APP_FACTORY = "erp_api.app:create_app"
+WORKER_HEALTHCHECK_TIMEOUT_S = 30
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -71,6 +74,30 @@ def serve(args: argparse.Namespace) -> int:
         print(f"erp-api: {exc}", file=sys.stderr)
         return 2
 
+    if settings.metrics_port and settings.metrics_port == args.port:
+        print(f"erp-api: METRICS_PORT: must differ from the service's port {args.port}", file=sys.stderr)
+        return 2
+    # Several worker processes (or the reloader's child): their metrics go to a
+    # fresh directory of per-process files, set before any worker starts, and
+    # this supervising process serves their sum (erp_api.metrics_listener).
+    multiprocess_dir = prepare_multiprocess_dir() if args.workers > 1 or args.reload else None
+    try:
+        if settings.metrics_port:
+            try:
+                start_metrics_listener(args.host, settings.metrics_port, multiprocess_dir=multiprocess_dir)
+            except OSError as exc:
+                print(
+                    f"erp-api: METRICS_PORT: cannot listen on {settings.metrics_port}: {exc}", file=sys.stderr
+                )
+                return 2
+        _run_uvicorn(args, settings)
+    finally:
+        if multiprocess_dir is not None:
+            shutil.rmtree(multiprocess_dir, ignore_errors=True)
+    return 0
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: ApiSettings) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         APP_FACTORY,
@@ -86,8 +113,12 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=True,  # trusted only from FORWARDED_ALLOW_IPS (uvicorn reads it)
         # uvicorn takes whole seconds; rounding up never cuts a request short.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+        # A spawned worker imports the whole service before it answers the
+        # supervisor's health ping; under a CPU limit (or a busy machine) that
+        # takes longer than uvicorn's default 5 s, and the worker was killed
+        # and respawned in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

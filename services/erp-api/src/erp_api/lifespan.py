@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from erp_api.metrics import WorkerMetrics
 from erp_api.readiness import Readiness
 from erp_api.settings import ApiSettings
 from erp_cache.client import close_redis, redis_from_settings
@@ -55,6 +56,8 @@ def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.Abstra
         # every couple of seconds at 5k req/s) and a few per cent more throughput.
         gc.collect()
         gc.freeze()
+        pool_limit = settings.database.pool_size + settings.database.max_overflow
+        worker_metrics = WorkerMetrics(engine.pool, pool_limit=pool_limit).start()
         try:
             yield State(
                 settings=settings,
@@ -64,6 +67,7 @@ def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.Abstra
                 readiness=Readiness(engine, redis, timeout=settings.health_check_timeout_s),
             )
         finally:
+            await worker_metrics.stop()
             await close_redis(redis)
             await engine.dispose()
             logger.info("stopped: database and redis pools closed")

@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from erp_api.metrics import record_readiness
 from erp_cache.probes import probe_redis
 from erp_core import ProbeResult
 from erp_db.probes import probe_database_and_migrations
@@ -95,8 +96,10 @@ class Readiness:
         )
         timed_out = ProbeResult("fail", round(self.timeout * 1000, 2), f"timed out after {self.timeout:g} s")
         database_result, migrations_result = database if database is not None else (timed_out, timed_out)
-        return {
+        results = {
             "database": database_result,
             "migrations": migrations_result,
             "redis": redis if redis is not None else timed_out,
         }
+        record_readiness(results)
+        return results

@@ -35,6 +35,8 @@ class ApiSettings(CoreSettings):
     health_check_timeout_s: float = Field(2.0, gt=0, le=60, allow_inf_nan=False)
     shutdown_timeout_s: float = Field(25.0, gt=0, le=3600, allow_inf_nan=False)
     max_request_body_bytes: int = Field(1_048_576, ge=1, le=1_073_741_824)
+    # The Prometheus listener of docs/contract.md §12, its own port; 0 turns it off.
+    metrics_port: int = Field(9464, ge=0, le=65535)
     # Identity (docs/contract.md §9). Unset outside staging/production, the
     # identity feature makes a random key per process (tokens die with it).
     jwt_secret_key: SecretStr | None = Field(None, validate_default=True)
