@@ -7,6 +7,8 @@ it; the exception handlers map Starlette's and FastAPI's errors onto it.
 from __future__ import annotations
 
 import http
+import itertools
+import re
 from typing import Any
 
 from fastapi import Request
@@ -39,8 +41,16 @@ _SCHEMA_CONTEXT = frozenset(
 )  # fmt: skip
 _MASK = "…"
 
+# A 422 answer lists at most this many failures, in pydantic's order, plus their
+# total: 262,000 bad items once made a 33 MB answer that held the worker for seconds.
+MAX_ERRORS_SHOWN = 20
+# A `loc` part is echoed only when it looks like a schema's field name; a key the caller
+# invented (`extra="forbid"`, a dict's keys) may be anything, a secret included.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
 VALIDATION_DETAIL = "Request validation failed"
 SERVER_ERROR_DETAIL = "The server could not complete the request"
+_NO_CONTENT = frozenset({204, 205, 304})
 
 
 class ErrorDetail(BaseModel):
@@ -60,6 +70,9 @@ class ErrorResponse(BaseModel):
     detail: str
     instance: str = Field(description="The path of the request that failed.")
     request_id: str | None = Field(None, description="The X-Request-ID of the request, also in the logs.")
+    errors_total: int | None = Field(
+        None, description=f"How many failures there were; `errors` shows the first {MAX_ERRORS_SHOWN}."
+    )
     errors: list[ErrorDetail] | None = Field(None, description="Present for validation failures only.")
 
 
@@ -83,9 +96,13 @@ def problem_response(
     detail: str | None = None,
     *,
     errors: list[ErrorDetail] | None = None,
+    errors_total: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """The problem answer for ``status_code`` on ``path``, tagged with the current request id."""
+    """The problem answer for ``status_code`` on ``path``, tagged with the current request id.
+
+    ``errors_total`` defaults to ``len(errors)``: pass it when ``errors`` is a prefix.
+    """
     title = status_title(status_code)
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -97,21 +114,33 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = [error.model_dump() for error in errors]
+        body["errors_total"] = len(errors) if errors_total is None else errors_total
     return ProblemResponse(body, status_code=status_code, headers=headers)
 
 
-def validation_errors(exc: RequestValidationError) -> list[ErrorDetail]:
-    """pydantic's errors without what the caller sent: no ``input``, no ``ctx``, and a
-    message rebuilt from the error type's template, since pydantic's own ``msg``
-    quotes input (a discriminator tag, the character a UUID failed on)."""
+def validation_errors(exc: RequestValidationError, limit: int = MAX_ERRORS_SHOWN) -> list[ErrorDetail]:
+    """The first ``limit`` of pydantic's errors without what the caller sent: no ``input``,
+    no ``ctx``, no key the schema does not know, and a message rebuilt from the error
+    type's template, since pydantic's own ``msg`` quotes input (a discriminator tag,
+    the character a UUID failed on)."""
     return [
         ErrorDetail(
-            loc=[part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+            loc=_loc_without_input(error.get("loc", ()), str(error.get("type", ""))),
             message=_message_without_input(str(error.get("type", "")), error.get("ctx") or {}),
             type=str(error.get("type", "")),
         )
-        for error in exc.errors()
+        for error in itertools.islice(exc.errors(), limit)
     ]
+
+
+def _loc_without_input(loc: tuple[object, ...], error_type: str) -> list[str | int]:
+    parts: list[str | int] = [
+        part if isinstance(part, int) or _FIELD_NAME.fullmatch(part) else _MASK
+        for part in (part if isinstance(part, int) else str(part) for part in loc)
+    ]
+    if error_type == "extra_forbidden" and len(parts) > 1:
+        parts[-1] = _MASK  # the key the caller sent, whatever it looks like
+    return parts
 
 
 def _message_without_input(error_type: str, context: dict[str, Any]) -> str:
@@ -125,13 +154,24 @@ def _message_without_input(error_type: str, context: dict[str, Any]) -> str:
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     """Starlette's base class: routing raises it for 404 and 405, FastAPI's subclass for the rest."""
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else None  # keeps a 405's Allow, a 304's ETag
+    if exc.status_code < 200 or exc.status_code in _NO_CONTENT:
+        # These answers carry no content (RFC 9110 §15.2, §15.3.5, §15.4.5): a problem body
+        # would make uvicorn drop the connection. Starlette answers them the same way.
+        return Response(status_code=exc.status_code, headers=headers)
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code >= 500:
         detail = SERVER_ERROR_DETAIL
-    headers = dict(exc.headers) if exc.headers else None  # keeps a 405's Allow
     return problem_response(exc.status_code, request.url.path, detail, headers=headers)
 
 
 async def validation_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(422, request.url.path, VALIDATION_DETAIL, errors=validation_errors(exc))
+    # FastAPI has built the whole list already; BodyLimitMiddleware bounds how long it gets.
+    return problem_response(
+        422,
+        request.url.path,
+        VALIDATION_DETAIL,
+        errors=validation_errors(exc),
+        errors_total=len(exc.errors()),
+    )
