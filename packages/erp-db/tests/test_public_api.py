@@ -8,14 +8,21 @@ import sys
 import erp_db
 
 EXPORTED = [
+    "AUDIT_ACTIONS",
     "MIGRATION_LOCK_KEY",
     "NAMING_CONVENTION",
+    "ROLES",
+    "SLUG_PATTERN",
+    "AuditEvent",
     "Base",
     "DatabaseError",
     "DatabaseSettings",
     "InvalidDatabaseUrl",
+    "Invitation",
+    "Membership",
     "MigrationError",
     "NotEditableInstallError",
+    "Organization",
     "RefreshToken",
     "SchemaDriftError",
     "User",

@@ -16,7 +16,17 @@ from erp_db.errors import (
     SchemaDriftError,
 )
 from erp_db.migration_lock import MIGRATION_LOCK_KEY
-from erp_db.models import RefreshToken, User
+from erp_db.models import (
+    AUDIT_ACTIONS,
+    ROLES,
+    SLUG_PATTERN,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Organization,
+    RefreshToken,
+    User,
+)
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import (
     alembic_config,
@@ -31,14 +41,21 @@ from erp_db.session import session_scope
 from erp_db.settings import DatabaseSettings
 
 __all__ = [
+    "AUDIT_ACTIONS",
     "MIGRATION_LOCK_KEY",
     "NAMING_CONVENTION",
+    "ROLES",
+    "SLUG_PATTERN",
+    "AuditEvent",
     "Base",
     "DatabaseError",
     "DatabaseSettings",
     "InvalidDatabaseUrl",
+    "Invitation",
+    "Membership",
     "MigrationError",
     "NotEditableInstallError",
+    "Organization",
     "RefreshToken",
     "SchemaDriftError",
     "User",

@@ -9,6 +9,19 @@ nowhere else needs to know the list.
 from __future__ import annotations
 
 from erp_db.base import Base
+from erp_db.models.audit import AUDIT_ACTIONS, AuditEvent
 from erp_db.models.identity import RefreshToken, User
+from erp_db.models.organizations import ROLES, SLUG_PATTERN, Invitation, Membership, Organization
 
-__all__ = ["Base", "RefreshToken", "User"]
+__all__ = [
+    "AUDIT_ACTIONS",
+    "ROLES",
+    "SLUG_PATTERN",
+    "AuditEvent",
+    "Base",
+    "Invitation",
+    "Membership",
+    "Organization",
+    "RefreshToken",
+    "User",
+]
