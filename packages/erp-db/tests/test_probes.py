@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,7 +15,8 @@ from erp_core import ProbeResult
 from erp_core.testing import unresponsive_server
 from erp_db.engine import create_engine
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
-from erp_db.schema_migrations import shipped_head
+from erp_db.schema_migrations import script_directory, shipped_head, upgrade
+from erp_db.testing import upgrade_as_newer_release
 
 # How far past its timeout a probe may answer: scheduling, not waiting.
 SLACK_S = 0.2
@@ -92,18 +94,63 @@ async def test_a_database_never_migrated_is_connected_but_not_migrated(empty_dat
     database, migrations = await probe_database_and_migrations(engine_on(empty_database), timeout=2.0)
 
     assert database.ok
-    assert (migrations.status, migrations.error) == ("fail", "not migrated")
-    assert (await probe_migrations(engine_on(empty_database), timeout=2.0)).error == "not migrated"
+    assert (migrations.status, migrations.error) == ("fail", "empty: not migrated")
+    assert (await probe_migrations(engine_on(empty_database), timeout=2.0)).error == "empty: not migrated"
 
 
-async def test_a_database_at_another_revision_names_both(empty_database, engine_on, open_connection) -> None:
+async def test_a_database_at_a_revision_nothing_recorded_is_unknown(
+    empty_database, engine_on, open_connection
+) -> None:
     connection = await open_connection(empty_database)
     await connection.execute(text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
     await connection.execute(text("INSERT INTO alembic_version VALUES ('0123456789ab')"))
 
     result = await probe_migrations(engine_on(empty_database), timeout=2.0)
 
-    assert (result.status, result.error) == ("fail", f"at 0123456789ab, expected {shipped_head()}")
+    assert (result.status, result.error) == (
+        "fail",
+        f"unknown: at 0123456789ab, not known to descend from {shipped_head()}",
+    )
+
+
+async def test_a_database_ahead_of_the_head_is_ready_in_two_statements(empty_database, engine_on) -> None:
+    # A newer release migrated: this (older) code passes, reading the ledger once more.
+    await asyncio.to_thread(upgrade_as_newer_release, empty_database)
+    engine = engine_on(empty_database)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    database, migrations = await probe_database_and_migrations(engine, timeout=2.0)
+
+    assert (database.status, migrations.status) == ("ok", "ok")
+    assert len(statements) == 2
+
+
+async def test_a_database_behind_the_head_says_so(empty_database, engine_on) -> None:
+    previous = script_directory().get_revision(shipped_head()).down_revision
+    assert isinstance(previous, str)
+    await asyncio.to_thread(upgrade, empty_database, previous)
+
+    result = await probe_migrations(engine_on(empty_database), timeout=2.0)
+
+    assert (result.status, result.error) == ("fail", f"behind: at {previous}, expected {shipped_head()}")
+
+
+async def test_a_foreign_revision_over_a_recorded_history_is_unknown(
+    empty_database, engine_on, open_connection
+) -> None:
+    # The ledger exists (this release migrated) but the revision now in the
+    # database descends from nothing recorded: some other code moved it.
+    await asyncio.to_thread(upgrade, empty_database)
+    connection = await open_connection(empty_database)
+    await connection.execute(text("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'"))
+
+    result = await probe_migrations(engine_on(empty_database), timeout=2.0)
+
+    assert (result.status, result.error) == (
+        "fail",
+        f"unknown: at f0f0f0f0f0f0, not known to descend from {shipped_head()}",
+    )
 
 
 @EVERY_PROBE

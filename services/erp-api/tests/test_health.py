@@ -3,12 +3,13 @@ import socket
 import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from erp_api import create_app
 from erp_core.testing import unresponsive_server
-from erp_db import upgrade
-from erp_db.testing import admin_url_from_env, temporary_database
+from erp_db import shipped_head, upgrade
+from erp_db.testing import admin_url_from_env, temporary_database, upgrade_as_newer_release
 
 from .conftest import MakeSettings, serve_in_process
 
@@ -122,3 +123,42 @@ async def test_ready_reports_unmigrated_database_and_recovers_without_restart(
     assert before.json()["checks"]["database"]["status"] == "ok"
     assert before.json()["checks"]["migrations"]["status"] == "fail"
     assert after.status_code == 200
+
+
+async def _behind(url: str) -> None:
+    await asyncio.to_thread(upgrade, url, f"{shipped_head()}-1")
+
+
+async def _ahead(url: str) -> None:
+    await asyncio.to_thread(upgrade_as_newer_release, url)
+
+
+async def _foreign(url: str) -> None:
+    await asyncio.to_thread(upgrade, url)
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await connection.execute("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'")
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize(
+    ("move", "status", "error"),
+    [(_ahead, 200, None), (_behind, 503, "behind"), (_foreign, 503, "unknown")],
+    ids=["ahead", "behind", "foreign"],
+)
+async def test_ready_passes_ahead_of_the_shipped_head_and_fails_behind_or_unknown(
+    make_settings: MakeSettings, unmigrated_url: str, move, status: int, error: str | None
+):
+    # docs/contract.md §4: a newer release migrates first; this (older) release stays ready.
+    await move(unmigrated_url)
+    async with serve_in_process(create_app(make_settings(DATABASE_URL=unmigrated_url))) as client:
+        ready = await client.get("/healthz/ready")
+
+    assert ready.status_code == status
+    migrations = ready.json()["checks"]["migrations"]
+    if error is None:
+        assert migrations == {"status": "ok", "latency_ms": migrations["latency_ms"]}
+    else:
+        assert migrations["status"] == "fail"
+        assert migrations["error"].startswith(f"{error}: ")

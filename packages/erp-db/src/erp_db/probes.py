@@ -5,7 +5,11 @@ and answers within ``timeout`` even when the server hangs: the deadline is
 :func:`erp_core.run_probe`'s, not the driver's. Readiness asks often, so
 :func:`probe_database_and_migrations` answers both questions with one
 statement: reading ``alembic_version`` proves the connection works, and a
-missing table means connected but never migrated. The probes use the
+missing table means connected but never migrated. Only a database at a
+revision this release does not ship (a newer release migrated it, or
+something foreign did) costs a second statement: the walk of
+:mod:`erp_db.revision_ledger` that tells "ahead" (ready) from "unknown"
+(docs/contract.md §4). The probes use the
 caller's engine, so they see what requests see; with ``pool_pre_ping`` a
 reused pooled connection is pinged first (the pool's choice, not the
 probe's). The statement runs in autocommit: a read needs no transaction, and
@@ -24,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from erp_core import ProbeFailed, ProbeResult, describe_error, run_probe
 from erp_db.database_url import server_address
 from erp_db.errors import describe_database_error
-from erp_db.schema_migrations import shipped_head
+from erp_db.revision_ledger import descendants_of
+from erp_db.schema_migrations import shipped_head, shipped_revisions
 
 _SELECT_ONE = text("SELECT 1")
 _SELECT_REVISIONS = text("SELECT version_num FROM alembic_version")
@@ -43,9 +48,11 @@ async def probe_database(engine: AsyncEngine, *, timeout: float) -> ProbeResult:
 
 
 async def probe_migrations(engine: AsyncEngine, *, timeout: float) -> ProbeResult:
-    """``ok`` when the database is at the head revision this erp-db ships.
+    """``ok`` when the database is at the head revision this erp-db ships, or ahead of it.
 
-    Fails with ``not migrated`` or ``at X, expected Y``, or with the reason the
+    Ahead means every revision the database is at descends from this head,
+    as the ledger of applied revisions shows. Fails with a reason that starts
+    with ``empty``, ``behind`` or ``unknown``, or with the reason the
     database could not be read.
     """
     database, migrations = await probe_database_and_migrations(engine, timeout=timeout)
@@ -60,27 +67,47 @@ async def probe_database_and_migrations(
     When the database cannot be read, the migrations check fails too, with
     ``database unavailable``: its state is unknown.
     """
-    revisions: list[frozenset[str]] = []
+    positions: list[tuple[frozenset[str], frozenset[str]]] = []
 
-    async def read_revisions() -> None:
-        revisions.append(await _applied_revisions(engine))
+    async def read_position() -> None:
+        positions.append(await _read_position(engine))
 
-    database = await run_probe(read_revisions, timeout=timeout)
+    database = await run_probe(read_position, timeout=timeout)
     if not database.ok:
         return database, ProbeResult("fail", database.latency_ms, "database unavailable")
-    return database, _judge(revisions[0], database.latency_ms)
+    applied, descendants = positions[0]
+    return database, _judge(applied, descendants, database.latency_ms)
 
 
-async def _applied_revisions(engine: AsyncEngine) -> frozenset[str]:
+async def _read_position(engine: AsyncEngine) -> tuple[frozenset[str], frozenset[str]]:
+    """The revisions the database is at, and those of them the ledger shows descend from this head."""
     async with _driver_reasons(engine), engine.connect() as connection:
         await _autocommit(connection)
         try:
-            result = await connection.execute(_SELECT_REVISIONS)
+            applied = frozenset((await connection.execute(_SELECT_REVISIONS)).scalars())
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE:
-                return frozenset()
+            if _is_undefined_table(exc):
+                return frozenset(), frozenset()
             raise
-        return frozenset(result.scalars())
+        if not applied or not applied.isdisjoint(_shipped_or_none()):
+            return applied, frozenset()
+        try:
+            return applied, frozenset(await descendants_of(connection, applied, shipped_head()))
+        except DBAPIError as exc:
+            if _is_undefined_table(exc):  # nothing ever recorded a revision: cannot place it
+                return applied, frozenset()
+            raise
+
+
+def _shipped_or_none() -> frozenset[str]:
+    try:
+        return shipped_revisions()
+    except Exception:  # a broken installation: _judge reports it
+        return frozenset()
+
+
+def _is_undefined_table(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE
 
 
 async def _autocommit(connection: AsyncConnection) -> None:
@@ -101,13 +128,16 @@ async def _driver_reasons(engine: AsyncEngine) -> AsyncIterator[None]:
         raise ProbeFailed(f"{describe_error(exc)} ({server_address(engine.url)})") from exc
 
 
-def _judge(applied: frozenset[str], latency_ms: float) -> ProbeResult:
+def _judge(applied: frozenset[str], descendants: frozenset[str], latency_ms: float) -> ProbeResult:
     try:
-        expected = shipped_head()
+        head, shipped = shipped_head(), shipped_revisions()
     except Exception as exc:  # a broken installation must fail readiness, not crash it
         return ProbeResult("fail", latency_ms, describe_error(exc))
+    at = ", ".join(sorted(applied))
     if not applied:
-        return ProbeResult("fail", latency_ms, "not migrated")
-    if applied != {expected}:
-        return ProbeResult("fail", latency_ms, f"at {', '.join(sorted(applied))}, expected {expected}")
-    return ProbeResult("ok", latency_ms)
+        return ProbeResult("fail", latency_ms, "empty: not migrated")
+    if applied == {head} or (applied.isdisjoint(shipped) and descendants == applied):
+        return ProbeResult("ok", latency_ms)  # at head, or ahead: a newer release migrated
+    if applied <= shipped:
+        return ProbeResult("fail", latency_ms, f"behind: at {at}, expected {head}")
+    return ProbeResult("fail", latency_ms, f"unknown: at {at}, not known to descend from {head}")

@@ -85,6 +85,17 @@ def shipped_head() -> str:
     return head
 
 
+@functools.cache
+def shipped_revisions() -> frozenset[str]:
+    """Every revision this installed erp-db ships: the head and all below it (computed once).
+
+    A database at one of these but not at the head is behind; at none of
+    them, it is ahead or unknown, which only the ledger of
+    :mod:`erp_db.revision_ledger` can tell apart.
+    """
+    return frozenset(script.revision for script in script_directory().walk_revisions())
+
+
 def upgrade(url: str | URL, revision: str = "head") -> None:
     """Migrate the database at ``url`` up to ``revision``, once, even with concurrent callers."""
     command.upgrade(alembic_config(url), revision)

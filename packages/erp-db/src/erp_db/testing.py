@@ -21,12 +21,16 @@ import asyncio
 import contextlib
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
 from typing import Final
 
 import pytest
 import pytest_asyncio
+from alembic import command
 from sqlalchemy import URL, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -35,7 +39,30 @@ from sqlalchemy.pool import NullPool
 from erp_core import describe_error
 from erp_db.database_url import server_address, to_asyncpg_url
 from erp_db.engine import create_engine
-from erp_db.schema_migrations import upgrade
+from erp_db.schema_migrations import alembic_config, upgrade
+
+# A test-only revision after the shipped head: what a newer release would apply.
+NEWER_RELEASE_REVISION: Final = "0e1de5ce0da7"
+NEWER_RELEASE_TABLE: Final = "erp_db_newer_release_marker"
+_NEWER_RELEASE_SCRIPT: Final = f'''"""test-only revision after the shipped head (upgrade_as_newer_release)"""
+
+from alembic import op
+
+from erp_db import shipped_head
+
+revision = "{NEWER_RELEASE_REVISION}"
+down_revision = shipped_head()
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE {NEWER_RELEASE_TABLE} (id integer)")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE {NEWER_RELEASE_TABLE}")
+'''
 
 TEST_DATABASE_URL_VARIABLE: Final = "TEST_DATABASE_URL"
 DEFAULT_TEST_DATABASE_URL: Final = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -77,6 +104,24 @@ async def temporary_database(admin_url: str | URL, *, migrate: bool = True) -> A
         yield url
     finally:
         await drop_database(admin, name)
+
+
+def upgrade_as_newer_release(url: str | URL) -> str:
+    """Migrate the database at ``url`` past the shipped head, as the next release would; return the revision.
+
+    Applies the shipped migrations and then one test-only revision whose
+    parent is the shipped head (it adds an unused table, a change the running
+    release tolerates), through the same ``env.py`` as ``erp-db upgrade``, so
+    the ledger of applied revisions records it. Synchronous, like
+    :func:`erp_db.upgrade`: from async code use ``asyncio.to_thread``.
+    """
+    with tempfile.TemporaryDirectory(prefix="erp-db-newer-release-") as extra:
+        Path(extra, "newer_release.py").write_text(_NEWER_RELEASE_SCRIPT, encoding="utf-8")
+        config = alembic_config(url)
+        shipped = resources.files("erp_db") / "migrations" / "versions"
+        config.set_main_option("version_locations", os.pathsep.join([str(shipped), extra]))
+        command.upgrade(config, NEWER_RELEASE_REVISION)
+    return NEWER_RELEASE_REVISION
 
 
 async def _run_as_admin(admin_url: str | URL, statement: str) -> None:

@@ -7,7 +7,10 @@ server. The URL is ``config.attributes["url"]`` (set by
 :func:`erp_db.schema_migrations.alembic_config`), else ``DATABASE_URL``
 through :class:`~erp_db.settings.DatabaseSettings`; offline, a placeholder
 does, since only the dialect matters. The models come from
-:mod:`erp_db.models`, the one module that imports them all.
+:mod:`erp_db.models`, the one module that imports them all. Every applied
+or removed revision is written to the ledger of
+:mod:`erp_db.revision_ledger`, in the migration's transaction (in the
+rendered SQL too).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from erp_db.database_url import to_asyncpg_url
 from erp_db.migration_lock import migration_lock
 from erp_db.models import Base
+from erp_db.revision_ledger import include_object, record_step
 from erp_db.settings import DatabaseSettings
 
 OFFLINE_URL = "postgresql+asyncpg://offline@localhost/offline"
@@ -35,6 +39,10 @@ config = context.config
 CONFIGURE_OPTIONS: dict[str, Any] = {
     "target_metadata": Base.metadata,
     "compare_type": True,
+    # The ledger of applied revisions (erp_db.revision_ledger) is kept here,
+    # beside alembic_version, and is no model's business.
+    "include_object": include_object,
+    "on_version_apply": record_step,
 }
 
 
