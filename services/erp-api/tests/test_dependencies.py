@@ -1,14 +1,15 @@
-"""get_db_session commits before the response is sent and rolls back on any error."""
+"""get_db_session commits before the response is sent and rolls back on any error, however declared."""
 
 import asyncio
 
 import asyncpg
 import pytest
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api import RedisDep, SessionDep, SettingsDep, create_app
+from erp_api import RedisDep, SessionDep, SettingsDep, create_app, get_db_session
 
 from .conftest import MakeSettings, serve_in_process
 
@@ -27,6 +28,9 @@ async def table(erp_db_url: str):
     yield conn
     await conn.execute("DROP TABLE api_dep_probe")
     await conn.close()
+
+
+ORPHAN = text("INSERT INTO api_dep_probe (name, parent) VALUES (:n, 'no-such-parent')")
 
 
 def _routes() -> APIRouter:
@@ -50,9 +54,21 @@ def _routes() -> APIRouter:
     @router.post("/rows/{name}/orphan")
     async def insert_orphan(name: str, session: SessionDep) -> dict[str, str]:
         # The deferred foreign key fails only at COMMIT, after the endpoint returned.
-        await session.execute(
-            text("INSERT INTO api_dep_probe (name, parent) VALUES (:n, 'no-such-parent')"), {"n": name}
-        )
+        await session.execute(ORPHAN, {"n": name})
+        return {"name": name}
+
+    @router.post("/rows/{name}/orphan-plain-depends")
+    async def insert_orphan_plain(
+        name: str,
+        session: AsyncSession = Depends(get_db_session),  # noqa: B008 -- the spelling under test
+    ) -> dict[str, str]:
+        # The spelling of the FastAPI tutorials, without scope="function": just as safe.
+        await session.execute(ORPHAN, {"n": name})
+        return {"name": name}
+
+    @router.post("/rows/{name}/plain-depends")
+    async def insert_plain(name: str, session: AsyncSession = Depends(get_db_session)) -> dict[str, str]:  # noqa: B008
+        await session.execute(text("INSERT INTO api_dep_probe (name) VALUES (:n)"), {"n": name})
         return {"name": name}
 
     @router.get("/cache-and-settings")
@@ -95,12 +111,23 @@ async def test_returned_4xx_still_commits(client, table):
     assert await _stored(table, "c")
 
 
-async def test_failed_commit_is_a_5xx_problem_never_a_2xx(client, table):
-    response = await client.post("/api/v1/rows/d/orphan")
+@pytest.mark.parametrize("route", ["orphan", "orphan-plain-depends"])
+async def test_failed_commit_is_a_409_problem_never_a_2xx_however_the_session_is_declared(
+    client, table, route
+):
+    # A foreign-key violation no route foresaw is a conflict (docs/contract.md §5), found at COMMIT.
+    response = await client.post(f"/api/v1/rows/d/{route}")
 
-    assert response.status_code == 500
+    assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
     assert not await _stored(table, "d")
+
+
+async def test_plain_depends_commits_before_the_answer(client, table):
+    response = await client.post("/api/v1/rows/e/plain-depends")
+
+    assert response.status_code == 200
+    assert await _stored(table, "e")
 
 
 async def test_redis_and_settings_dependencies_come_from_the_lifespan(client):

@@ -2,19 +2,41 @@
 
 from erp_api.app import create_app
 from erp_api.dependencies import RedisDep, SessionDep, SettingsDep, get_db_session, get_redis, get_settings
+from erp_api.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooManyRequests,
+    Unauthorized,
+)
+from erp_api.integrity import violated_constraint
 from erp_api.problems import ErrorDetail, ErrorResponse, problem_response
 from erp_api.settings import ApiSettings
 
 __all__ = [
     "ApiSettings",
+    "BadRequest",
+    "Conflict",
+    "DomainError",
     "ErrorDetail",
     "ErrorResponse",
+    "Forbidden",
+    "NotFound",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "RedisDep",
     "SessionDep",
     "SettingsDep",
+    "TooManyRequests",
+    "Unauthorized",
     "create_app",
     "get_db_session",
     "get_redis",
     "get_settings",
     "problem_response",
+    "violated_constraint",
 ]

@@ -10,7 +10,8 @@ Middleware, outermost first (each one pure ASGI, see ``erp_api.middleware``)::
     StrictCORSMiddleware              preflights answered here, with the headers above
     BodyLimitMiddleware               413 problem, inside the headers
     ServerErrorMiddleware (ours)      unhandled exception -> 500 problem, inside the headers
-    FastAPI ExceptionMiddleware       HTTPException / validation -> problem answers
+    FastAPI ExceptionMiddleware       HTTPException / validation / DomainError /
+                                      unforeseen unique or foreign-key violation -> problem answers
     routes                            /healthz/*, API_V1_PREFIX/*
 """
 
@@ -21,8 +22,11 @@ from importlib import metadata
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from erp_api.errors import DomainError
+from erp_api.features.identity import document_token_url
 from erp_api.lifespan import lifespan_for
 from erp_api.middleware.access_log import AccessLogMiddleware
 from erp_api.middleware.body_limit import BodyLimitMiddleware
@@ -32,10 +36,16 @@ from erp_api.middleware.request_id import RequestIdMiddleware
 from erp_api.middleware.security_headers import SecurityHeadersMiddleware
 from erp_api.middleware.server_errors import ServerErrorMiddleware
 from erp_api.openapi import install_openapi, operation_id
-from erp_api.problems import http_exception_handler, validation_exception_handler
+from erp_api.problems import (
+    domain_error_handler,
+    http_exception_handler,
+    integrity_error_handler,
+    validation_exception_handler,
+)
 from erp_api.routes.api_v1 import api_v1_router
 from erp_api.routes.health import add_health_routes
 from erp_api.settings import ApiSettings
+from erp_api.tracing_switch import tracing_requested
 from erp_core import Environment, configure_logging
 
 DOCS_URL, REDOC_URL, OPENAPI_URL = "/docs", "/redoc", "/openapi.json"
@@ -73,9 +83,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
+    app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(IntegrityError, integrity_error_handler)
 
     add_health_routes(app)
     app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
+    document_token_url(app, settings.api_v1_prefix)
 
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(ServerErrorMiddleware)
@@ -98,4 +111,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
+    if tracing_requested():
+        _install_tracing(app, settings)
     return app
+
+
+def _install_tracing(app: FastAPI, settings: ApiSettings) -> None:
+    try:
+        # Imported only when asked for (docs/contract.md §12): the `tracing` extra.
+        from erp_api.tracing import install_tracing
+    except ImportError as exc:
+        raise RuntimeError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER is set, but tracing needs "
+            f"the erp-api[tracing] extra installed ({exc})"
+        ) from exc
+    install_tracing(app, settings)

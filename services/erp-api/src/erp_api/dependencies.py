@@ -17,19 +17,34 @@ from erp_cache import redis_from_state
 from erp_db.session import session_scope
 
 
-async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session that commits before the response is sent and rolls back on any error.
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: :func:`erp_db.session_scope` on the lifespan's sessionmaker.
 
-    ``SessionDep`` declares it with ``scope="function"``: FastAPI (since 0.118)
-    would otherwise run the code after ``yield`` once the response is already
-    sent, so a failed commit could follow a 2xx. With it, a failed commit is a
-    5xx problem answer, and an ``HTTPException`` raised by the endpoint rolls
-    back. Any yield dependency built on this one must be function-scoped too,
-    or FastAPI raises ``DependencyScopeError``. An endpoint that *returns* a
-    4xx response still commits: raise to roll back.
+    Only :func:`get_db_session` declares it, always with ``scope="function"``:
+    FastAPI (since 0.118) would otherwise run the code after ``yield`` once
+    the response is already sent, so a failed commit could follow a 2xx.
     """
     async with session_scope(request.state.sessionmaker) as session:
         yield session
+
+
+async def get_db_session(
+    session: Annotated[AsyncSession, Depends(_request_session, scope="function")],
+) -> AsyncSession:
+    """The request's session: committed before the response is sent, rolled back on any error.
+
+    Safe however an endpoint declares it, ``session: SessionDep`` or
+    ``session: AsyncSession = Depends(get_db_session)``: this function is not
+    a generator, so its default scope cannot postpone the commit; the
+    function-scoped dependency under it commits as soon as the endpoint
+    returns. A failed commit is therefore an error answer (a 409 problem for
+    a unique or foreign-key violation, else 5xx), never a 2xx, and an error
+    raised by the endpoint rolls back (docs/contract.md §8). An endpoint
+    that *returns* a 4xx response still commits: raise to roll back. A yield
+    dependency that needs the session after its ``yield`` must be declared
+    with ``scope="function"`` too, or the session is already closed then.
+    """
+    return session
 
 
 def get_redis(request: Request) -> Redis:
@@ -42,6 +57,6 @@ def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]

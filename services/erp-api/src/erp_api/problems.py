@@ -1,13 +1,16 @@
 """RFC 9457 problem details: the one shape of every error answer (docs/contract.md §5).
 
 The models document the shape in OpenAPI; :func:`problem_response` renders
-it; the exception handlers map Starlette's and FastAPI's errors onto it.
+it; the exception handlers map onto it Starlette's and FastAPI's errors, the
+service's domain errors (:mod:`erp_api.errors`) and the database's integrity
+violations that no route foresaw (:mod:`erp_api.integrity`).
 """
 
 from __future__ import annotations
 
 import http
 import itertools
+import logging
 import re
 from typing import Any
 
@@ -15,10 +18,15 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from pydantic_core import PydanticKnownError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from erp_api.errors import DomainError
+from erp_api.integrity import is_conflict, sqlstate, violated_constraint
 from erp_core import get_request_id
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -51,6 +59,7 @@ _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 VALIDATION_DETAIL = "Request validation failed"
 SERVER_ERROR_DETAIL = "The server could not complete the request"
 _NO_CONTENT = frozenset({204, 205, 304})
+CONFLICT_DETAIL = "The request conflicts with the current state of the resource"
 
 
 class ErrorDetail(BaseModel):
@@ -73,7 +82,9 @@ class ErrorResponse(BaseModel):
     errors_total: int | None = Field(
         None, description=f"How many failures there were; `errors` shows the first {MAX_ERRORS_SHOWN}."
     )
-    errors: list[ErrorDetail] | None = Field(None, description="Present for validation failures only.")
+    errors: list[ErrorDetail] | None = Field(
+        None, description="Present for validation failures, and for a domain error about one field."
+    )
 
 
 class ProblemResponse(JSONResponse):
@@ -175,3 +186,39 @@ async def validation_exception_handler(request: Request, exc: Exception) -> Resp
         errors=validation_errors(exc),
         errors_total=len(exc.errors()),
     )
+
+
+def error_type(status_code: int) -> str:
+    """The ``errors[].type`` of a domain error: its title in snake case (``conflict``, ``not_found``)."""
+    return status_title(status_code).lower().replace(" ", "_").replace("-", "_")
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    """A :class:`~erp_api.errors.DomainError` as its problem: status and title from its class,
+    ``detail`` as given, ``loc`` as the one ``errors`` entry, ``headers`` kept."""
+    assert isinstance(exc, DomainError)
+    errors = None
+    if exc.loc is not None:
+        message = exc.detail or status_title(exc.status_code)
+        errors = [ErrorDetail(loc=list(exc.loc), message=message, type=error_type(exc.status_code))]
+    return problem_response(
+        exc.status_code, request.url.path, exc.detail, errors=errors, headers=exc.headers or None
+    )
+
+
+async def integrity_error_handler(request: Request, exc: Exception) -> Response:
+    """A unique, foreign-key or exclusion violation no route foresaw: 409, naming no value.
+
+    The log line names the constraint and the SQLSTATE only: the driver's
+    message, SQL and parameters may quote the row. Any other integrity
+    violation (a NOT NULL, a CHECK) is a bug: re-raised, it becomes the 500
+    problem with its traceback logged.
+    """
+    assert isinstance(exc, IntegrityError)
+    if not is_conflict(exc):
+        raise exc
+    logger.info(
+        "integrity conflict answered 409",
+        extra={"constraint": violated_constraint(exc), "sqlstate": sqlstate(exc)},
+    )
+    return problem_response(409, request.url.path, CONFLICT_DETAIL)
