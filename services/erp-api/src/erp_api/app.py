@@ -26,7 +26,6 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from erp_api.errors import DomainError
-from erp_api.features.identity import document_token_url
 from erp_api.lifespan import lifespan_for
 from erp_api.middleware.access_log import AccessLogMiddleware
 from erp_api.middleware.body_limit import BodyLimitMiddleware
@@ -45,7 +44,6 @@ from erp_api.problems import (
 from erp_api.routes.api_v1 import api_v1_router
 from erp_api.routes.health import add_health_routes
 from erp_api.settings import ApiSettings
-from erp_api.tracing_switch import tracing_requested
 from erp_core import Environment, configure_logging
 
 DOCS_URL, REDOC_URL, OPENAPI_URL = "/docs", "/redoc", "/openapi.json"
@@ -88,7 +86,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     add_health_routes(app)
     app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
-    document_token_url(app, settings.api_v1_prefix)
 
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(ServerErrorMiddleware)
@@ -111,18 +108,4 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
-    if tracing_requested():
-        _install_tracing(app, settings)
     return app
-
-
-def _install_tracing(app: FastAPI, settings: ApiSettings) -> None:
-    try:
-        # Imported only when asked for (docs/contract.md §12): the `tracing` extra.
-        from erp_api.tracing import install_tracing
-    except ImportError as exc:
-        raise RuntimeError(
-            "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER is set, but tracing needs "
-            f"the erp-api[tracing] extra installed ({exc})"
-        ) from exc
-    install_tracing(app, settings)
