@@ -9,6 +9,7 @@ forgot to declare fails here, not in production).
 from __future__ import annotations
 
 import email.parser
+import os
 import shutil
 import tempfile
 import zipfile
@@ -60,10 +61,11 @@ def service_env(session: nox.Session) -> dict[str, str]:
 
 @nox.session(tags=["lint"])
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check, lock freshness, Dockerfile, compose and workflow schemas."""
+    """Ruff lint and format check, import layers, lock freshness, Dockerfile, compose and workflow schemas."""
     poetry_sync(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    _check_import_layers(session)
     _check_lock_is_current(session)
     session.run("hadolint", "docker/Dockerfile")
     # check-jsonschema's vendor schemas ship inside the package: no network needed.
@@ -90,6 +92,43 @@ def _check_lock_is_current(session: nox.Session) -> None:
         if (copy / "poetry.lock").read_text() != (ROOT / "poetry.lock").read_text():
             session.error("poetry.lock is out of date: run `poetry lock` and commit the result")
     session.log("poetry.lock is current")
+
+
+# Probes of the import contracts: (module written into a scratch copy, its import, what must be reported).
+LAYER_PROBES = (
+    ("packages/erp-db/src/erp_db/_layer_probe.py", "import erp_api", "erp_db._layer_probe -> erp_api"),
+    ("packages/erp-db/src/erp_db/_peer_probe.py", "import erp_cache", "erp_db._peer_probe -> erp_cache"),
+    (
+        "services/erp-api/src/erp_api/_root_probe.py",
+        "import erp_cache.client",
+        "erp_api._root_probe -> erp_cache.client",
+    ),
+)
+
+
+def _check_import_layers(session: nox.Session) -> None:
+    """``lint-imports`` over the tree, then over a scratch copy with forbidden imports, which must fail.
+
+    import-linter reads sources only: ``PYTHONPATH`` points at them, nothing is installed.
+    """
+    sources = [f"{path}/src" for path in PACKAGES.values()]
+    session.run("lint-imports", env={"PYTHONPATH": os.pathsep.join(str(ROOT / src) for src in sources)})
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch)
+        shutil.copy2(ROOT / "pyproject.toml", copy)
+        for src in sources:
+            shutil.copytree(ROOT / src, copy / src, ignore=shutil.ignore_patterns("__pycache__"))
+        for path, statement, _ in LAYER_PROBES:
+            (copy / path).write_text(f"{statement}\n")
+        with session.chdir(copy):
+            output = session.run(
+                "lint-imports", env={"PYTHONPATH": os.pathsep.join(str(copy / src) for src in sources)},
+                success_codes=[1], silent=True,
+            )  # fmt: skip
+    missed = [report for _, _, report in LAYER_PROBES if report not in str(output)]
+    if missed:
+        session.error(f"lint-imports let forbidden imports through: {missed}")
+    session.log(f"lint-imports refuses each of {len(LAYER_PROBES)} forbidden imports")
 
 
 @nox.session(tags=["lint"])

@@ -9,8 +9,8 @@ from pytest_redis.executor import RedisExecutor
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError
 
-from erp_cache.client import close_redis, create_redis, redis_from_settings, redis_from_state
-from erp_cache.errors import ClientNotStarted, InvalidClientName, InvalidRedisUrl
+from erp_cache.client import close_redis, create_redis, redis_from_settings
+from erp_cache.errors import InvalidClientName, InvalidRedisUrl
 from erp_cache.settings import RedisSettings
 from erp_core.testing import settings_from_env
 
@@ -153,16 +153,3 @@ def test_client_name_redis_would_refuse_is_refused_at_creation(redis_url: str, n
 def test_unbounded_or_impossible_limits_are_refused(redis_url: str, bounds: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(bounds))):
         create_redis(redis_url, client_name="erp-api", **bounds)  # type: ignore[arg-type]
-
-
-async def test_the_client_is_found_in_the_lifespan_state(redis_url: str, client_name: str) -> None:
-    client = create_redis(redis_url, client_name=client_name)
-    try:
-        assert redis_from_state({"redis": client, "other": object()}) is client
-    finally:
-        await close_redis(client)
-
-
-def test_a_state_without_a_client_says_the_lifespan_did_not_run() -> None:
-    with pytest.raises(ClientNotStarted, match="no Redis client under 'redis'"):
-        redis_from_state({"redis": "not a client"})

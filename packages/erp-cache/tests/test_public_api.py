@@ -9,7 +9,6 @@ import erp_cache
 
 EXPORTED = [
     "CacheError",
-    "ClientNotStarted",
     "InvalidClientName",
     "InvalidRedisUrl",
     "RedisSettings",
@@ -17,7 +16,6 @@ EXPORTED = [
     "create_redis",
     "probe_redis",
     "redis_from_settings",
-    "redis_from_state",
 ]
 
 

@@ -5,14 +5,13 @@ Importing this package reads no environment and opens no connection: build
 and :func:`close_redis` when it ends.
 """
 
-from erp_cache.client import close_redis, create_redis, redis_from_settings, redis_from_state
-from erp_cache.errors import CacheError, ClientNotStarted, InvalidClientName, InvalidRedisUrl
+from erp_cache.client import close_redis, create_redis, redis_from_settings
+from erp_cache.errors import CacheError, InvalidClientName, InvalidRedisUrl
 from erp_cache.probes import probe_redis
 from erp_cache.settings import RedisSettings
 
 __all__ = [
     "CacheError",
-    "ClientNotStarted",
     "InvalidClientName",
     "InvalidRedisUrl",
     "RedisSettings",
@@ -20,5 +19,4 @@ __all__ = [
     "create_redis",
     "probe_redis",
     "redis_from_settings",
-    "redis_from_state",
 ]

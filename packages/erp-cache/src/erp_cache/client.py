@@ -13,14 +13,13 @@ hold a request for a minute. Everything here is bounded instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-from erp_cache.errors import ClientNotStarted, InvalidClientName, InvalidRedisUrl
+from erp_cache.errors import InvalidClientName, InvalidRedisUrl
 from erp_cache.settings import RedisSettings
 
 # The pause before retry n is a random value up to min(cap, base * 2**n): a
@@ -95,19 +94,6 @@ def create_redis(
 def redis_from_settings(settings: RedisSettings, *, client_name: str) -> Redis:
     """:func:`create_redis` for :attr:`RedisSettings.url`, with the default bounds."""
     return create_redis(settings.url.get_secret_value(), client_name=client_name)
-
-
-def redis_from_state(state: Mapping[str, object], key: str = "redis") -> Redis:
-    """The application's client, from the lifespan state a server copies into each request.
-
-    The lifespan stores the client under ``key`` (``yield {"redis": client}``);
-    a request handler passes ``request.scope["state"]``. There is no
-    module-level client to fall back on: one per application, never global.
-    """
-    client = state.get(key)
-    if not isinstance(client, Redis):
-        raise ClientNotStarted(f"no Redis client under {key!r} in the application state")
-    return client
 
 
 async def close_redis(client: Redis) -> None:

@@ -3,8 +3,7 @@
     ErpError (erp_core)           root of every error the ERP libraries raise
     └── CacheError                root of erp-cache's own errors
         ├── InvalidRedisUrl       create_redis() got a URL redis-py cannot connect with
-        ├── InvalidClientName     create_redis() got a name Redis would refuse in CLIENT SETNAME
-        └── ClientNotStarted      redis_from_state() found no client: the lifespan did not run
+        └── InvalidClientName     create_redis() got a name Redis would refuse in CLIENT SETNAME
 
 The first two are also :class:`ValueError`, because they reject an argument.
 They are raised when the client is created, at start-up, so a bad value
@@ -28,7 +27,3 @@ class InvalidRedisUrl(CacheError, ValueError):
 
 class InvalidClientName(CacheError, ValueError):
     """Redis accepts only printable ASCII without spaces as a connection's name."""
-
-
-class ClientNotStarted(CacheError, LookupError):
-    """The application state holds no Redis client: its lifespan never ran (or already ended)."""

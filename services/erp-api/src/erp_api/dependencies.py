@@ -1,4 +1,4 @@
-"""Request dependencies, read from the lifespan state, as ``Annotated`` aliases.
+"""Request dependencies, read from the lifespan state (``app_state``), as ``Annotated`` aliases.
 
 Endpoints read like prose: ``async def create(thing: In, session: SessionDep)``.
 """
@@ -12,9 +12,9 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp_api.lifespan import app_state
 from erp_api.settings import ApiSettings
-from erp_cache import redis_from_state
-from erp_db.session import session_scope
+from erp_db import session_scope
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -24,7 +24,7 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     FastAPI (since 0.118) would otherwise run the code after ``yield`` once
     the response is already sent, so a failed commit could follow a 2xx.
     """
-    async with session_scope(request.state.sessionmaker) as session:
+    async with session_scope(app_state(request)["sessionmaker"]) as session:
         yield session
 
 
@@ -49,12 +49,11 @@ async def get_db_session(
 
 def get_redis(request: Request) -> Redis:
     """The application's Redis client (one pool per process, opened by the lifespan)."""
-    return redis_from_state(request.scope["state"])
+    return app_state(request)["redis"]
 
 
 def get_settings(request: Request) -> ApiSettings:
-    settings: ApiSettings = request.state.settings
-    return settings
+    return app_state(request)["settings"]
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_db_session)]

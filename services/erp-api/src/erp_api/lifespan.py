@@ -3,6 +3,10 @@
 Nothing connects here: the engine and the Redis pool open connections on
 first use, so the service starts (and answers ``/healthz/live``) while
 PostgreSQL or Redis is still down; ``/healthz/ready`` says when they are up.
+
+The lifespan yields a typed :class:`State`; the server hands every request a
+copy, and code reads it through :func:`app_state`, the one accessor (never
+``request.state.x`` or ``request.scope["state"]`` directly).
 """
 
 from __future__ import annotations
@@ -11,29 +15,43 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
 from erp_api.metrics import WorkerMetrics
 from erp_api.readiness import Readiness
 from erp_api.settings import ApiSettings
-from erp_cache.client import close_redis, redis_from_settings
-from erp_db.engine import create_sessionmaker, engine_from_settings
+from erp_cache import close_redis, redis_from_settings
+from erp_db import create_sessionmaker, engine_from_settings
 
 logger = logging.getLogger(__name__)
 
 
 class State(TypedDict):
-    """The lifespan state; each request sees it as ``request.state``."""
+    """The lifespan state, read by :func:`app_state`."""
 
     settings: ApiSettings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     readiness: Readiness
+
+
+def app_state(connection: HTTPConnection) -> State:
+    """The lifespan state of the application serving ``connection`` (a ``Request`` or a WebSocket).
+
+    ``app_state(request)["sessionmaker"]``: typed, unlike ``request.state``.
+    Raises ``RuntimeError`` when the lifespan never ran (a server or test
+    client that skips lifespan events), rather than a bare ``KeyError``.
+    """
+    state = connection.scope.get("state")
+    if not state:
+        raise RuntimeError("no lifespan state: the application's lifespan did not run")
+    return cast(State, state)
 
 
 def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[State]]:

@@ -26,9 +26,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_api.metrics import record_readiness
-from erp_cache.probes import probe_redis
+from erp_cache import probe_redis
 from erp_core import ProbeResult
-from erp_db.probes import probe_database_and_migrations
+from erp_db import probe_database_and_migrations
 
 T = TypeVar("T")
 

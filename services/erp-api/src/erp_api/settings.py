@@ -13,9 +13,9 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
-from erp_cache.settings import RedisSettings
+from erp_cache import RedisSettings
 from erp_core import CoreSettings, Environment
-from erp_db.settings import DatabaseSettings
+from erp_db import DatabaseSettings
 
 # An origin is scheme://host[:port], nothing after it (RFC 6454 serialisation).
 MIN_JWT_KEY_BYTES = 32

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from erp_api.readiness import Readiness
+from erp_api.lifespan import app_state
 
 PREFIX = "/healthz"
 
@@ -44,8 +44,7 @@ async def live() -> JSONResponse:
 
 async def ready(request: Request) -> JSONResponse:
     """Every dependency answers: the database, at the migrations' head revision, and Redis."""
-    readiness: Readiness = request.state.readiness
-    results = await readiness.check()
+    results = await app_state(request)["readiness"].check()
     healthy = all(result.ok for result in results.values())
     body = {
         "status": "ok" if healthy else "unavailable",
