@@ -44,6 +44,7 @@ from erp_api.problems import (
 from erp_api.routes.api_v1 import api_v1_router
 from erp_api.routes.health import add_health_routes
 from erp_api.settings import ApiSettings
+from erp_api.tracing_switch import tracing_requested
 from erp_core import Environment, configure_logging
 
 DOCS_URL, REDOC_URL, OPENAPI_URL = "/docs", "/redoc", "/openapi.json"
@@ -108,4 +109,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
+    if tracing_requested():
+        _install_tracing(app, settings)
     return app
+
+
+def _install_tracing(app: FastAPI, settings: ApiSettings) -> None:
+    try:
+        # Imported only when asked for (docs/contract.md §12): the `tracing` extra.
+        from erp_api.tracing import install_tracing
+    except ImportError as exc:
+        raise RuntimeError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER is set, but tracing needs "
+            f"the erp-api[tracing] extra installed ({exc})"
+        ) from exc
+    install_tracing(app, settings)
