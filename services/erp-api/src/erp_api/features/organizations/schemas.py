@@ -1,0 +1,147 @@
+"""What the organisation routes take and give (docs/contract.md §10).
+
+Inputs are validated as sent: a name or slug with surrounding whitespace or
+a trailing newline is a 422, never trimmed silently. Unknown fields are
+refused, so a typo in a merge patch is an error rather than a no-op.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from erp_db import SLUG_PATTERN
+
+
+class Role(enum.StrEnum):
+    """A member's role; each one may do everything the ones before it may."""
+
+    MEMBER = "member"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+_RANKS = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
+def _as_sent(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+# pydantic's `pattern` runs Rust's regex engine, whose `$` matches only at the very
+# end (Python's also matches before a final newline): "acme\n" is refused.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_as_sent)]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=SLUG_PATTERN)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrganizationCreate(_Input):
+    name: Name
+    slug: Slug
+
+
+class OrganizationPatch(_Input):
+    """A JSON merge patch (RFC 7396): the fields present are replaced; neither may be null."""
+
+    name: Name | None = None
+    slug: Slug | None = None
+
+    @field_validator("name", "slug", mode="before")
+    @classmethod
+    def _not_removable(cls, value: object) -> object:
+        # In a merge patch null removes the field; these two are required.
+        if value is None:
+            raise ValueError("cannot be removed")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the patch sets, by name."""
+        return self.model_dump(exclude_unset=True)
+
+
+class OrganizationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+    version: int = Field(description="Starts at 1, +1 on every change; the `ETag` is its quoted value.")
+    role: Role = Field(description="The caller's role in this organisation.")
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    created_at: datetime
+
+
+class MemberPatch(_Input):
+    role: Role
+
+
+class InvitationCreate(_Input):
+    email: EmailStr
+    role: Role = Role.MEMBER
+
+
+class InvitationOut(BaseModel):
+    """A pending invitation as listed: never its token."""
+
+    id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreated(BaseModel):
+    """The one answer that shows the token: it is stored only as a hash."""
+
+    id: uuid.UUID
+    email: str
+    role: Role
+    token: str
+    expires_at: datetime
+
+
+class InvitationAccept(_Input):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class AuditEventOut(BaseModel):
+    id: uuid.UUID
+    occurred_at: datetime
+    actor_user_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+    action: str
+    target_type: str
+    target_id: uuid.UUID
+    changes: dict[str, Any] = Field(description='`{field: [old, new]}`; a secret shows as `"changed"`.')
+    request_id: str | None
