@@ -1,4 +1,6 @@
 import asyncio
+import contextlib
+import contextvars
 import logging
 import re
 
@@ -60,4 +62,35 @@ async def test_bound_id_follows_tasks_and_does_not_leak_between_them():
     results = await asyncio.gather(serve("one"), serve("two"))
 
     assert results == ["one", "two"]
+    assert get_request_id() is None
+
+
+def test_an_error_leaves_the_id_bound_only_when_asked():
+    def kept_after_error() -> str | None:
+        with pytest.raises(KeyError), bind_request_id("kept-1", keep_on_error=True):
+            raise KeyError("x")
+        return get_request_id()
+
+    with bind_request_id("outer"):
+        with pytest.raises(KeyError), bind_request_id("dropped-1"):
+            raise KeyError("x")
+        restored = get_request_id()
+
+    # A copied context, as each server task has: the kept id must not leak into later tests.
+    assert contextvars.copy_context().run(kept_after_error) == "kept-1"
+    assert restored == "outer"
+    assert get_request_id() is None
+
+
+async def test_an_id_kept_after_an_error_stays_in_its_own_task():
+    async def fails() -> None:
+        with bind_request_id("task-1", keep_on_error=True):
+            raise KeyError("x")
+
+    async def fails_then_reads() -> str | None:
+        with contextlib.suppress(KeyError):
+            await fails()
+        return get_request_id()  # what a server's error line, in the same task, would see
+
+    assert await asyncio.create_task(fails_then_reads()) == "task-1"
     assert get_request_id() is None

@@ -44,12 +44,21 @@ def get_request_id() -> str | None:
 
 
 @contextlib.contextmanager
-def bind_request_id(request_id: str) -> Iterator[str]:
-    """Make ``request_id`` current for the code run inside the block."""
+def bind_request_id(request_id: str, *, keep_on_error: bool = False) -> Iterator[str]:
+    """Make ``request_id`` current for the code run inside the block.
+
+    With ``keep_on_error``, a block that raises leaves the id bound: a server
+    that runs each request in its own task (uvicorn) logs the failure after it
+    left the application, and that line should name the request too.
+    """
     token = _request_id.set(request_id)
     try:
         yield request_id
-    finally:
+    except BaseException:
+        if not keep_on_error:
+            _request_id.reset(token)
+        raise
+    else:
         _request_id.reset(token)
 
 

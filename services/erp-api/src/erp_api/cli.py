@@ -22,6 +22,8 @@ from erp_api.settings import ApiSettings
 from erp_core import ConfigurationError, logging_config
 
 APP_FACTORY = "erp_api.app:create_app"
+# httptools with a bound on the request head (docs/contract.md §5); by import path, for --workers.
+HTTP_PROTOCOL = "erp_api.http_protocol:BoundedHttpToolsProtocol"
 WORKER_HEALTHCHECK_TIMEOUT_S = 30
 
 
@@ -102,6 +104,7 @@ def _run_uvicorn(args: argparse.Namespace, settings: ApiSettings) -> None:
     uvicorn.run(
         APP_FACTORY,
         factory=True,
+        http=HTTP_PROTOCOL,
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -36,5 +36,7 @@ class RequestIdMiddleware:
                 message["headers"] = [*kept, answered]
             await send(message)
 
-        with bind_request_id(request_id):
+        # An exception leaving the app keeps the id bound in this request's task, for
+        # uvicorn's own "Exception in ASGI application" line (docs/contract.md §7).
+        with bind_request_id(request_id, keep_on_error=True):
             await self.app(scope, receive, send_with_id)

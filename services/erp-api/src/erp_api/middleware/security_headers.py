@@ -23,18 +23,8 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool, docs_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.docs_paths = docs_paths
-        common = {
-            "X-Content-Type-Options": "nosniff",
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-            "Cross-Origin-Opener-Policy": "same-origin",
-            "Cross-Origin-Resource-Policy": "same-origin",
-            "Cache-Control": "no-store",
-        }
-        if hsts:
-            common["Strict-Transport-Security"] = HSTS
-        self.api_headers = _raw({**common, "Content-Security-Policy": API_CONTENT_SECURITY_POLICY})
-        self.docs_headers = _raw({**common, "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY})
+        self.api_headers = security_headers(hsts=hsts)
+        self.docs_headers = security_headers(hsts=hsts, content_security_policy=DOCS_CONTENT_SECURITY_POLICY)
         self.names = frozenset(name for name, _ in self.api_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,6 +44,25 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def security_headers(
+    *, hsts: bool, content_security_policy: str = API_CONTENT_SECURITY_POLICY
+) -> list[tuple[bytes, bytes]]:
+    """The header set as raw ASGI pairs; also what the HTTP protocol sends on answers
+    the application never sees (:mod:`erp_api.http_protocol`)."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": content_security_policy,
+    }
+    if hsts:
+        headers["Strict-Transport-Security"] = HSTS
+    return _raw(headers)
 
 
 def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

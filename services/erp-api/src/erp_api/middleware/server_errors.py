@@ -4,15 +4,22 @@ Starlette's ``ServerErrorMiddleware`` sits outside all user middleware, so an
 answer it produced would lack ``X-Request-ID`` and the security headers; this
 catch-all sits inside them. The traceback goes to the log with the
 request id; the answer says nothing of the exception.
+
+A request still running at the graceful-shutdown deadline is cancelled by
+uvicorn, which would answer a bare ``text/plain`` 500; it gets the 503
+problem instead (docs/contract.md §8), then the cancellation goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from erp_api.problems import SERVER_ERROR_DETAIL, problem_response
+
+SHUTDOWN_DETAIL = "The server is shutting down; retry the request"
 
 logger = logging.getLogger("erp_api.errors")
 
@@ -44,3 +51,11 @@ class ServerErrorMiddleware:
                 raise
             response = problem_response(500, scope["path"], SERVER_ERROR_DETAIL)
             await response(scope, receive, send)
+        except asyncio.CancelledError:
+            if response_started:
+                raise
+            logger.warning("cancelled at the shutdown deadline: %s %s", scope["method"], scope["path"])
+            # The cancellation was delivered once; this answer's awaits run to their end.
+            response = problem_response(503, scope["path"], SHUTDOWN_DETAIL, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            raise
