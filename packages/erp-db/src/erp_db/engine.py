@@ -49,6 +49,10 @@ def create_engine(
         pool_timeout=pool_timeout,
         pool_pre_ping=pool_pre_ping,
         echo=echo,
+        # SQL logging (DEBUG_MODE) shows statements, never their values: those
+        # include password hashes and token hashes (docs/contract.md §9). The
+        # values are also kept out of exception messages.
+        hide_parameters=True,
         connect_args={
             "timeout": connect_timeout,
             "command_timeout": command_timeout,

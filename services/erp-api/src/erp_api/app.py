@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from erp_api.errors import DomainError
+from erp_api.features.identity import document_token_url
 from erp_api.lifespan import lifespan_for
 from erp_api.middleware.access_log import AccessLogMiddleware
 from erp_api.middleware.body_limit import BodyLimitMiddleware
@@ -87,6 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     add_health_routes(app)
     app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
+    document_token_url(app, settings.api_v1_prefix)
 
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(ServerErrorMiddleware)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from erp_api.features import identity
+
 
 def api_v1_router() -> APIRouter:
     """A fresh router per application, so two apps in one process never share routes."""
     router = APIRouter()
+    router.include_router(identity.router)
     return router

@@ -8,6 +8,12 @@ Feature routes declare who may call them with one dependency::
     async def list_things(user: CurrentUser, session: SessionDep) -> ...
 """
 
-from erp_api.features.identity.dependencies import CurrentSuperuser, CurrentUser, current_user
+from erp_api.features.identity.dependencies import (
+    CurrentSuperuser,
+    CurrentUser,
+    current_user,
+    document_token_url,
+)
+from erp_api.features.identity.router import router
 
-__all__ = ["CurrentSuperuser", "CurrentUser", "current_user"]
+__all__ = ["CurrentSuperuser", "CurrentUser", "current_user", "document_token_url", "router"]

@@ -15,9 +15,9 @@ once and the route gets a ``User`` attached to the session it writes with.
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from erp_api.dependencies import SessionDep
@@ -26,9 +26,6 @@ from erp_api.features.identity.tokens import InvalidAccessToken, signing_key, us
 from erp_api.settings import ApiSettings
 from erp_db import User
 
-# The token route's path under the default API_V1_PREFIX. FastAPI reads it
-# only to document the OAuth2 flow; create_app documents the configured
-# prefix.
 TOKEN_PATH: Final = "/auth/token"  # noqa: S105 (a path, not a secret)
 
 MISSING_TOKEN: Final = {"WWW-Authenticate": "Bearer"}
@@ -36,7 +33,29 @@ INVALID_TOKEN: Final = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 # auto_error=False: the 401 is ours (a problem answer with the exact header);
 # a missing header and another scheme (Basic …) both arrive here as None.
+# FastAPI reads tokenUrl only to document the OAuth2 flow, when dependencies
+# are declared, before any prefix is known: document_token_url() puts the
+# application's own API_V1_PREFIX into the document.
 bearer_token = OAuth2PasswordBearer(tokenUrl="/api/v1" + TOKEN_PATH, auto_error=False)
+
+
+def document_token_url(app: FastAPI, api_prefix: str) -> None:
+    """Make the OpenAPI document's password flow point at ``api_prefix`` + ``/auth/token``.
+
+    So "Authorize" on ``/docs`` works under any ``API_V1_PREFIX``. Wraps
+    ``app.openapi`` (call it after anything else that replaces it).
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schemes = schema.get("components", {}).get("securitySchemes", {})
+        password_flow = schemes.get(bearer_token.scheme_name, {}).get("flows", {}).get("password")
+        if password_flow is not None:
+            password_flow["tokenUrl"] = api_prefix + TOKEN_PATH
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def current_user(
