@@ -47,6 +47,20 @@ def test_control_characters_cannot_start_a_new_json_line(hostile: str):
     assert json.loads(line)["message"] == f"path={hostile}"
 
 
+@pytest.mark.parametrize("text", ["Zürich \u0085 \u2029", "plain"])
+def test_json_lines_are_ascii_and_keep_every_extra(text: str):
+    record = _record("%s", text)
+    record.__dict__.update(at=datetime(2026, 1, 2, 3, 4, 5), huge=2**70, order_id=7)
+
+    line = JsonLogFormatter().format(record)
+
+    assert line.isascii()
+    assert len(line.splitlines()) == 1
+    parsed = json.loads(line)
+    assert parsed["message"] == text
+    assert (parsed["at"], parsed["huge"], parsed["order_id"]) == ("2026-01-02T03:04:05", 2**70, 7)
+
+
 @pytest.mark.parametrize("hostile", ["a\nb", "a\rb", "a\x1b[31mb", "a\u2028b"])
 def test_control_characters_cannot_start_a_new_console_line(hostile: str):
     line = ConsoleLogFormatter().format(_record("path=%s", hostile))

@@ -8,15 +8,17 @@ in-process. Configuring twice is harmless: ``dictConfig`` replaces handlers.
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
 from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.json import JsonFormatter
 
 from erp_core.request_context import RequestIdFilter
 from erp_core.settings import LogFormat, LogLevel
@@ -54,27 +56,62 @@ class StdoutHandler(logging.StreamHandler[TextIO]):
         """Ignore the stream the base class assigns: stdout is looked up per record."""
 
 
-class JsonLogFormatter(JsonFormatter):
-    """python-json-logger with the contract's field names and a UTC ISO 8601 ``timestamp``.
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record: ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, extras.
 
-    ``json.dumps`` escapes every control character, so each record is one line.
+    Written out with orjson instead of python-json-logger's ``JsonFormatter``
+    (whose field names and reserved-attribute list it keeps): the access line
+    is formatted on every request, and this costs about a third as much per
+    line (measured, ``benchmarks/``). orjson escapes every C0 control
+    character; a line with any non-ASCII character goes through
+    ``json.dumps`` with ASCII escapes, as before, so no U+0085, U+2028 or
+    U+2029 can end a line for a log shipper either.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s")
-        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
-        kwargs.setdefault("timestamp", False)
-        # uvicorn repeats each message with ANSI colour codes for terminals.
-        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "color_message"])
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")  # the last whole second and its ISO 8601 text
 
-    def add_fields(
-        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
-    ) -> None:
-        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-            timespec="milliseconds"
-        )
-        super().add_fields(log_data, record, message_dict)
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "timestamp": self._timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED:
+                data[key] = value
+        if record.exc_info:
+            data["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            data["stack_info"] = self.formatStack(record.stack_info)
+        try:
+            line = orjson.dumps(data, default=_json_default).decode()
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+            line = ""
+        if not line.isascii() or not line:
+            line = json.dumps(data, default=_json_default, separators=(",", ":"))
+        return line
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        cached_second, text = self._second
+        if second != cached_second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}+00:00"
+
+
+# LogRecord attributes that are not extras (python-json-logger's list), and
+# uvicorn's ANSI-coloured copy of its message.
+_RESERVED = frozenset([*RESERVED_ATTRS, "color_message"])
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 class ConsoleLogFormatter(logging.Formatter):
