@@ -105,3 +105,4 @@ def test_json_values_counts_items_and_members_at_every_depth():
     assert json_values(b'{"a": [1, {"b": null}], "c": []}') == 5
     assert json_values(b"[" * 100_000 + b"]" * 100_000) == 0  # too deep for json: FastAPI's to refuse
     assert json_values(b"not json") == 0
+    assert json_values(b"[[1, 2], [3, 4], [5, 6]]", stop_above=2) == 3  # stops at the outer list

@@ -41,9 +41,10 @@ def _parsed_as_json(content_type: bytes | None) -> bool:
     return content_type is None or b"json" in content_type.lower()
 
 
-def json_values(body: bytes) -> int:
+def json_values(body: bytes, *, stop_above: int | None = None) -> int:
     """How many array items and object members ``body`` holds; 0 when it is not JSON
-    (FastAPI then answers its own parse error)."""
+    (FastAPI then answers its own parse error). Counting stops once the count passes
+    ``stop_above``: walking 262,000 items costs ten times what parsing them does."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -53,6 +54,8 @@ def json_values(body: bytes) -> int:
         value = containers.pop()
         children = value.values() if isinstance(value, dict) else value
         count += len(children)
+        if stop_above is not None and count > stop_above:
+            break
         containers.extend(child for child in children if isinstance(child, (list, dict)))
     return count
 
@@ -100,7 +103,7 @@ class BodyLimitMiddleware:
                     if (
                         not message.get("more_body", False)
                         and values_bound > max_values
-                        and json_values(b"".join(chunks)) > max_values
+                        and json_values(b"".join(chunks), stop_above=max_values) > max_values
                     ):
                         raise HTTPException(413, _too_many_values_detail(max_values))
             return message
