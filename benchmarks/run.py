@@ -22,6 +22,7 @@ the README records the shortfall that is known and why.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import datetime
 import json
@@ -36,9 +37,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from erp_core.testing import free_port
+from erp_db.testing import temporary_database
 from load import LoadResult, run_wrk
-from servers import LOAD_CPU, SERVER_CPU, Server, pinned, throwaway_database
+from servers import LOAD_CPU, SERVER_CPU, Server, pinned
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -89,7 +90,7 @@ def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: boo
     }
     # The settings `erp-api serve` passes to uvicorn, minus its logging (the
     # baselines keep uvicorn's default access log) and its Server-header choice.
-    uvicorn_flags = ["--host", "127.0.0.1", "--workers", "1", "--no-server-header"]
+    uvicorn_flags = ["--workers", "1", "--no-server-header"]
     bare: list[tuple[str, str, list[str]]] = [("bare", "bare_live", []), ("baseline", "bare_ready", [])]
     services = [("service", service_env)]
     if breakdown:
@@ -97,14 +98,10 @@ def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: boo
         services.append(("service-quiet", {**service_env, "LOG_LEVEL": "WARNING"}))
     servers = {}
     for name, module, extra in bare:
-        port = free_port()
         argv = [python, "-m", "uvicorn", f"{module}:app", "--app-dir", str(BENCH_DIR), *uvicorn_flags, *extra]
-        servers[name] = Server(name, [*argv, "--port", str(port)], bare_env, port, log_dir / f"{name}.log")
-    erp_api = str(Path(python).parent / "erp-api")
+        servers[name] = Server(name, bare_env, log_dir, command=argv)
     for name, env in services:
-        port = free_port()
-        argv = [erp_api, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        servers[name] = Server(name, argv, env, port, log_dir / f"{name}.log")
+        servers[name] = Server(name, env, log_dir)
     return servers
 
 
@@ -149,22 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    with (
-        tempfile.TemporaryDirectory(prefix="erp-bench-") as logs,
-        throwaway_database(database_admin_url) as database_url,
-    ):
-        servers = _servers(Path(logs), database_url, redis_url, breakdown=args.breakdown)
-        try:
-            for server in servers.values():
-                server.start()
-            for server in servers.values():
-                server.wait_until_answering(
-                    "/healthz/live" if server.name.startswith("bare") else "/healthz/ready"
-                )
-            report = _measure(args, servers)
-        finally:
-            exit_statuses = {name: server.stop() for name, server in servers.items()}
-        log_bytes = {name: (Path(logs) / f"{name}.log").stat().st_size for name in servers}
+    with tempfile.TemporaryDirectory(prefix="erp-bench-") as logs:
+        report, exit_statuses = asyncio.run(
+            _serve_and_measure(args, Path(logs), database_admin_url, redis_url)
+        )
+        log_bytes = {name: (Path(logs) / f"{name}.log").stat().st_size for name in exit_statuses}
     report["service_exit_status"] = exit_statuses["service"]
     report["log_bytes"] = log_bytes
     report["settings"] = settings
@@ -176,6 +162,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     missed = [target for target, met in report["targets"].items() if not met]
     return 1 if faults or (args.strict and missed) else 0
+
+
+async def _serve_and_measure(
+    args: argparse.Namespace, logs: Path, database_admin_url: str, redis_url: str
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Start the servers on a throwaway migrated database, measure them, stop them.
+
+    Async only for the database's lifetime; the measuring blocks, which a
+    script with nothing else on its event loop can afford.
+    """
+    async with temporary_database(database_admin_url) as database_url:
+        servers = _servers(logs, database_url, redis_url, breakdown=args.breakdown)
+        try:
+            for server in servers.values():
+                server.start()
+            for server in servers.values():
+                server.wait_for("/healthz/live" if server.name.startswith("bare") else "/healthz/ready")
+            report = _measure(args, servers)
+        finally:
+            exit_statuses = {name: server.stop() for name, server in servers.items()}
+    return report, exit_statuses
 
 
 def _measure(args: argparse.Namespace, servers: dict[str, Server]) -> dict[str, Any]:

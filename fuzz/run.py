@@ -22,24 +22,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from erp_api.testing import ServiceProcess
 from erp_core.testing import free_port
 from erp_db.testing import admin_url_from_env, temporary_database
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+SCHEMA_PATH = "/openapi.json"
 CONTRACT_CHECKS = ["errors_are_problem_details", "every_answer_carries_request_id_and_security_headers"]
 CONFORMANCE_CHECKS = [
     "status_code_conformance",
@@ -56,61 +53,22 @@ def _say(message: str) -> None:
     sys.stdout.flush()
 
 
-class Service:
-    """``erp-api serve`` on a free port, its JSON log lines in ``log_path``."""
+def _errors_logged(service: ServiceProcess) -> list[dict[str, object]]:
+    return [record for record in service.log_records() if record.get("level") in {"ERROR", "CRITICAL"}]
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        keep = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-        argv = [str(BIN / "erp-api"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 -- our own command, no shell
-                argv, env={**keep, **env}, stdout=log, stderr=subprocess.STDOUT
-            )
 
-    @property
-    def schema_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/openapi.json"
-
-    def wait_for_schema(self, deadline_s: float = 30.0) -> None:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"erp-api serve exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(self.schema_url, timeout=5):  # noqa: S310 -- http on localhost
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        raise RuntimeError("erp-api serve never served its OpenAPI document")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def records(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.log_path.read_text(errors="replace").splitlines()]
-
-    def errors_logged(self) -> list[dict[str, object]]:
-        return [record for record in self.records() if record.get("level") in {"ERROR", "CRITICAL"}]
-
-    def statuses(self) -> collections.Counter[object]:
-        """How many answers of each status the access log shows."""
-        return collections.Counter(
-            record["status_code"] for record in self.records() if record.get("logger") == "erp_api.access"
-        )
+def _statuses(service: ServiceProcess) -> collections.Counter[object]:
+    """How many answers of each status the access log shows."""
+    return collections.Counter(
+        record["status_code"] for record in service.log_records() if record.get("logger") == "erp_api.access"
+    )
 
 
 def _schemathesis(
-    service: Service, checks: Sequence[str], seconds: float, seed: int | None, workdir: Path
+    service: ServiceProcess, checks: Sequence[str], seconds: float, seed: int | None, workdir: Path
 ) -> int:
     argv = [
-        str(BIN / "schemathesis"), "run", service.schema_url,
+        str(BIN / "schemathesis"), "run", f"{service.base_url}{SCHEMA_PATH}",
         "--checks", ",".join(checks),
         "--max-time", f"{seconds:g}",
         "--request-timeout", "10",
@@ -138,18 +96,18 @@ def _fuzz_pass(
     the answers it is about proves nothing.
     """
     _say(f"{name} pass: {seconds:g} s, checks {', '.join(checks)}")
-    service = Service(env, logs / f"{name}.log")
+    service = ServiceProcess(env, logs, name=name).start()
     problems = []
     try:
-        service.wait_for_schema()
+        service.wait_for(SCHEMA_PATH)
         if _schemathesis(service, checks, seconds, seed, logs) != 0:
             problems.append(f"{name}: schemathesis reported failures")
     finally:
         status = service.stop()
     if status != 0:
         problems.append(f"{name}: erp-api serve exited {status} on SIGTERM")
-    problems += [f"{name}: the service logged an error: {record}" for record in service.errors_logged()]
-    statuses = service.statuses()
+    problems += [f"{name}: the service logged an error: {record}" for record in _errors_logged(service)]
+    statuses = _statuses(service)
     _say(f"{name} pass: {sum(statuses.values())} answers, by status {dict(sorted(statuses.items()))}")
     if not statuses[expect_status]:
         problems.append(f"{name}: no {expect_status} answer was provoked")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from pytest_redis.executor import RedisExecutor
@@ -15,13 +14,6 @@ from erp_core.testing import unresponsive_server
 
 # How far past its timeout a probe may answer: scheduling, not waiting.
 SLACK_S = 0.2
-
-
-@pytest.fixture
-async def silent_listener() -> AsyncIterator[int]:
-    """The port of a server that accepts connections and never answers (a hung dependency)."""
-    async with unresponsive_server() as port:
-        yield port
 
 
 async def timed_probe(client: Redis, timeout: float) -> tuple[float, dict[str, object]]:
@@ -79,22 +71,21 @@ async def test_probe_fails_within_its_timeout_while_redis_is_down_and_the_same_c
         await close_redis(client)
 
 
-async def test_probe_fails_within_its_timeout_against_a_server_that_never_answers(
-    silent_listener: int, client_name: str
-) -> None:
-    # The client's own bounds (2 s per attempt, two retries) are far looser than the probe's.
-    client = create_redis(f"redis://127.0.0.1:{silent_listener}/0", client_name=client_name)
-    try:
-        elapsed, result = await timed_probe(client, timeout=0.5)
+async def test_probe_fails_within_its_timeout_against_a_server_that_never_answers(client_name: str) -> None:
+    async with unresponsive_server() as port:
+        # The client's own bounds (2 s per attempt, two retries) are far looser than the probe's.
+        client = create_redis(f"redis://127.0.0.1:{port}/0", client_name=client_name)
+        try:
+            elapsed, result = await timed_probe(client, timeout=0.5)
 
-        assert result["status"] == "fail"
-        assert result["error"] == "timed out after 0.5 s"
-        assert elapsed <= 0.5 + SLACK_S
+            assert result["status"] == "fail"
+            assert result["error"] == "timed out after 0.5 s"
+            assert elapsed <= 0.5 + SLACK_S
 
-        # The abandoned PING holds nothing up: another probe is just as prompt.
-        elapsed, _ = await timed_probe(client, timeout=0.3)
-        assert elapsed <= 0.3 + SLACK_S
-    finally:
-        started = time.perf_counter()
-        await close_redis(client)
-    assert time.perf_counter() - started <= SLACK_S
+            # The abandoned PING holds nothing up: another probe is just as prompt.
+            elapsed, _ = await timed_probe(client, timeout=0.3)
+            assert elapsed <= 0.3 + SLACK_S
+        finally:
+            started = time.perf_counter()
+            await close_redis(client)
+        assert time.perf_counter() - started <= SLACK_S

@@ -1,6 +1,7 @@
 """get_db_session commits before the response is sent and rolls back on any error, however declared."""
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -10,8 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import RedisDep, SessionDep, SettingsDep, create_app, get_db_session
-
-from .conftest import MakeSettings, serve_in_process
+from erp_api.testing import ConnectionCounter, MakeSettings, serve_in_process
 
 
 def _plain_dsn(url: str) -> str:
@@ -137,8 +137,10 @@ async def test_redis_and_settings_dependencies_come_from_the_lifespan(client):
     assert response.json() == {"pong": True, "app_name": "erp-api"}
 
 
-async def test_concurrent_sessions_never_exceed_pool_size_plus_overflow(make_settings: MakeSettings, table):
-    app_name = "erp-api-pool-bound"
+async def test_concurrent_sessions_never_exceed_pool_size_plus_overflow(
+    make_settings: MakeSettings, erp_db_url
+):
+    app_name = f"erp-api-pool-bound-{uuid.uuid4().hex[:8]}"  # its connections alone, whoever else runs
     settings = make_settings(APP_NAME=app_name, DATABASE_POOL_SIZE="3", DATABASE_MAX_OVERFLOW="2")
     app = create_app(settings)
     router = APIRouter()
@@ -150,16 +152,13 @@ async def test_concurrent_sessions_never_exceed_pool_size_plus_overflow(make_set
     app.include_router(router, prefix="/api/v1")
     seen: list[int] = []
 
-    async def sample() -> None:
+    async def sample(counter: ConnectionCounter) -> None:
         while True:
-            count = await table.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app_name
-            )
-            seen.append(count)
+            seen.append(await counter.count(app_name))
             await asyncio.sleep(0.02)
 
-    async with serve_in_process(app) as client:
-        sampler = asyncio.create_task(sample())
+    async with ConnectionCounter(erp_db_url) as counter, serve_in_process(app) as client:
+        sampler = asyncio.create_task(sample(counter))
         answers = await asyncio.gather(*(client.get("/api/v1/slow") for _ in range(30)))
         sampler.cancel()
 

@@ -1,5 +1,4 @@
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -7,24 +6,10 @@ import asyncpg
 import pytest
 
 from erp_api import create_app
-from erp_core.testing import unresponsive_server
+from erp_api.testing import MakeSettings, serve_in_process
+from erp_core.testing import free_port, unresponsive_server
 from erp_db import shipped_head, upgrade
 from erp_db.testing import admin_url_from_env, temporary_database, upgrade_as_newer_release
-
-from .conftest import MakeSettings, serve_in_process
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def silent_listener() -> AsyncIterator[int]:
-    """The port of a server that accepts connections and never answers (a hung dependency)."""
-    async with unresponsive_server() as port:
-        yield port
 
 
 @pytest.fixture
@@ -58,7 +43,7 @@ async def test_ready_is_200_with_every_check_ok(client):
 
 
 async def test_ready_is_503_when_redis_is_down_and_live_stays_200(make_settings: MakeSettings):
-    settings = make_settings(APP_CACHE_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0")
+    settings = make_settings(APP_CACHE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     async with serve_in_process(create_app(settings)) as client:
         ready = await client.get("/healthz/ready")
         live = await client.get("/healthz/live")
@@ -74,7 +59,7 @@ async def test_ready_is_503_when_redis_is_down_and_live_stays_200(make_settings:
 
 
 async def test_ready_is_503_when_the_database_is_down(make_settings: MakeSettings):
-    url = f"postgresql+asyncpg://erp:very-secret-pw@127.0.0.1:{_closed_port()}/erp"
+    url = f"postgresql+asyncpg://erp:very-secret-pw@127.0.0.1:{free_port()}/erp"
     async with serve_in_process(create_app(make_settings(DATABASE_URL=url))) as client:
         ready = await client.get("/healthz/ready")
         live = await client.get("/healthz/live")
@@ -88,21 +73,19 @@ async def test_ready_is_503_when_the_database_is_down(make_settings: MakeSetting
     assert live.status_code == 200
 
 
-async def test_ready_answers_within_the_timeout_when_a_dependency_hangs(
-    make_settings: MakeSettings, silent_listener: int
-):
-    settings = make_settings(
-        APP_CACHE_REDIS_URL=f"redis://127.0.0.1:{silent_listener}/0", HEALTH_CHECK_TIMEOUT_S="0.5"
-    )
-    async with serve_in_process(create_app(settings)) as client:
-        started = time.perf_counter()
-        ready_task = asyncio.create_task(client.get("/healthz/ready"))
-        await asyncio.sleep(0.05)
-        live_started = time.perf_counter()
-        live = await client.get("/healthz/live")
-        live_elapsed = time.perf_counter() - live_started
-        ready = await ready_task
-        elapsed = time.perf_counter() - started
+async def test_ready_answers_within_the_timeout_when_a_dependency_hangs(make_settings: MakeSettings):
+    async with unresponsive_server() as port:
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        settings = make_settings(APP_CACHE_REDIS_URL=redis_url, HEALTH_CHECK_TIMEOUT_S="0.5")
+        async with serve_in_process(create_app(settings)) as client:
+            started = time.perf_counter()
+            ready_task = asyncio.create_task(client.get("/healthz/ready"))
+            await asyncio.sleep(0.05)
+            live_started = time.perf_counter()
+            live = await client.get("/healthz/live")
+            live_elapsed = time.perf_counter() - live_started
+            ready = await ready_task
+            elapsed = time.perf_counter() - started
 
     assert ready.status_code == 503
     assert ready.json()["checks"]["redis"]["status"] == "fail"

@@ -9,9 +9,8 @@ from pydantic import BaseModel, Field
 
 from erp_api import create_app
 from erp_api.problems import status_title
+from erp_api.testing import MakeSettings, serve_in_process
 from erp_core.testing import capture_logs
-
-from .conftest import MakeSettings, serve_in_process
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "request_id"}
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from erp_api.testing import ConnectionCounter, PostgresServer, count_connections
+from erp_api.testing import ConnectionSampler, PostgresServer, count_connections
 
 from .load_client import run_load
 
@@ -22,33 +22,6 @@ LOAD_SETTINGS = {**POOL, "HEALTH_CHECK_TIMEOUT_S": "2.0"}
 EXIT_WITHIN_S = 10.0
 
 
-class ConnectionSampler:
-    """Counts the service's connections in ``pg_stat_activity`` every ``interval_s`` until stopped."""
-
-    def __init__(self, admin_url: str, app_name: str, interval_s: float = 0.05) -> None:
-        self.counter = ConnectionCounter(admin_url)
-        self.app_name = app_name
-        self.interval_s = interval_s
-        self.samples: list[int] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> ConnectionSampler:
-        await self.counter.__aenter__()
-        self._task = asyncio.create_task(self._sample())
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        await self.counter.__aexit__(*exc_info)
-
-    async def _sample(self) -> None:
-        while True:
-            self.samples.append(await self.counter.count(self.app_name))
-            await asyncio.sleep(self.interval_s)
-
-
 async def test_64_clients_for_10_s_get_no_5xx_and_the_service_stays_within_its_pool(
     start_service, postgres_server: PostgresServer, app_name: str, record_property
 ):
@@ -56,7 +29,7 @@ async def test_64_clients_for_10_s_get_no_5xx_and_the_service_stays_within_its_p
     await service.wait_until("/healthz/ready", 200, within_s=30)
 
     deadline = time.monotonic() + LOAD_S
-    async with ConnectionSampler(postgres_server.admin_url, app_name) as sampler:
+    async with ConnectionSampler(postgres_server.admin_url, application_name=app_name) as sampler:
         report = await run_load(
             service.port, "/healthz/ready", clients=CLIENTS, keep_going=lambda: time.monotonic() < deadline
         )

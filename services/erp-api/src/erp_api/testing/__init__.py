@@ -9,21 +9,24 @@ these) and nothing runs at import. What a test or a tool needs:
   with an ``httpx.AsyncClient`` over ASGI;
 - :class:`PostgresServer`, :class:`RedisServer`: private servers to stop,
   restart and hang at will;
-- :func:`count_connections`, :class:`ConnectionCounter`: a service's
-  connections in ``pg_stat_activity``.
+- :func:`count_connections`, :class:`ConnectionCounter`,
+  :class:`ConnectionSampler`: a service's connections in ``pg_stat_activity``,
+  once or sampled in the background.
 
 Also at hand: :func:`erp_core.testing.free_port` and
 :func:`~erp_core.testing.unresponsive_server` (a hung dependency), and
 :func:`erp_db.testing.temporary_database` (a throwaway migrated database).
 """
 
-from erp_api.testing.connections import ConnectionCounter, count_connections
-from erp_api.testing.in_process import serve_in_process
+from erp_api.testing.connections import ConnectionCounter, ConnectionSampler, count_connections
+from erp_api.testing.in_process import MakeSettings, serve_in_process
 from erp_api.testing.servers import PostgresServer, RedisServer, find_postgres_bindir
 from erp_api.testing.service_process import ServiceProcess
 
 __all__ = [
     "ConnectionCounter",
+    "ConnectionSampler",
+    "MakeSettings",
     "PostgresServer",
     "RedisServer",
     "ServiceProcess",

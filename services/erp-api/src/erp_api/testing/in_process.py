@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from erp_api.settings import ApiSettings
+
 # A documentation address (RFC 5737): what the access log shows as the client.
 CLIENT_ADDRESS = ("203.0.113.7", 51234)
+
+# The type of the plugin's ``make_settings`` fixture: ``make_settings(LOG_LEVEL="DEBUG")``.
+MakeSettings = Callable[..., ApiSettings]
 
 
 @contextlib.asynccontextmanager

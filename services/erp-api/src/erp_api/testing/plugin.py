@@ -1,1 +1,185 @@
-"""The pytest plugin of erp-api's ``testing`` extra, loaded through the ``pytest11`` entry point."""
+"""The pytest plugin of erp-api's ``testing`` extra, loaded through the ``pytest11`` entry point.
+
+Installing ``erp-api[testing]`` is all a feature team's tests need: these
+fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
+
+- ``erp_db_url``, ``erp_db_engine``, ``erp_db_session``: erp_db.testing's, on
+  one database migrated to head per test session (``TEST_DATABASE_URL``);
+- ``redis_url``: ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``);
+- ``make_settings(**variables)``: :class:`~erp_api.ApiSettings` from exactly
+  those variables on top of the test database and Redis; ``erp_api_settings``
+  is ``make_settings()``;
+- ``app``: ``create_app(erp_api_settings)``;
+- ``db_session``: the test's session, on one connection inside one outer
+  transaction that is rolled back after the test; a ``commit()`` only
+  releases a savepoint, so nothing a test writes outlives it;
+- ``client``: an ``httpx.AsyncClient`` over ``app`` (lifespan run) whose
+  ``get_db_session`` is ``db_session``: what a request commits, the test
+  sees through ``db_session`` and the next test does not;
+- ``committing_client``: the same application with its own pool, as
+  deployed: each request commits for real, visible to other connections
+  (races between connections, rows read through ``erp_db_engine``).
+
+Async fixtures run in the session's event loop: set
+``asyncio_default_test_loop_scope = "session"`` (and
+``asyncio_default_fixture_loop_scope``) in the project's pytest settings.
+
+Where nothing answers at the loopback address of ``TEST_DATABASE_URL`` or
+``TEST_REDIS_URL`` but the server binaries are installed, the run starts
+private servers (:mod:`erp_api.testing.servers`) and points the variables
+at them; with servers already listening, nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp_api.app import create_app
+from erp_api.dependencies import _request_session
+from erp_api.settings import ApiSettings
+from erp_api.testing.in_process import MakeSettings, serve_in_process
+from erp_api.testing.servers import PostgresServer, RedisServer
+from erp_core.testing import settings_from_env
+
+# erp_db.testing's fixtures, registered with this plugin. Registering it lets pytest
+# import it (and rewrite its asserts): this module only names it, never imports it.
+pytest_plugins = ["erp_db.testing"]
+
+TEST_REDIS_URL_VARIABLE = "TEST_REDIS_URL"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+# Fixed, so a token minted with one test's settings verifies in another's app.
+TEST_JWT_SECRET_KEY = "test-only-jwt-secret-key-of-at-least-32-bytes"  # noqa: S105 -- a test value
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+Server = TypeVar("Server", PostgresServer, RedisServer)
+
+
+_STARTED = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start private PostgreSQL and Redis servers where the test URLs find none listening."""
+    from erp_db.testing import admin_url_from_env  # registered (and rewritten) by now
+
+    started = config.stash.setdefault(_STARTED, [])
+    database = make_url(admin_url_from_env())
+    if _nothing_listens(database.host, database.port or 5432) and (
+        postgres := _start(config, PostgresServer)
+    ):
+        os.environ["TEST_DATABASE_URL"] = postgres.admin_url
+        started.append(f"PostgreSQL on port {postgres.port}")
+    redis_address = urlsplit(os.environ.get(TEST_REDIS_URL_VARIABLE) or DEFAULT_TEST_REDIS_URL)
+    if _nothing_listens(redis_address.hostname, redis_address.port or 6379) and (
+        redis := _start(config, RedisServer)
+    ):
+        os.environ[TEST_REDIS_URL_VARIABLE] = redis.url
+        started.append(f"Redis on port {redis.port}")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    started = config.stash.get(_STARTED, [])
+    return f"erp_api.testing: nothing listened, started private {', '.join(started)}" if started else None
+
+
+def _nothing_listens(host: str | None, port: int) -> bool:
+    if host not in _LOOPBACK:
+        return False  # a remote server is never replaced: its tests fail, loudly
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def _start(config: pytest.Config, server_class: type[Server]) -> Server | None:
+    """A private server for the run, removed at its end; ``None`` without the binaries."""
+    try:
+        server = server_class()
+    except (RuntimeError, KeyError):  # no binaries (or, as root, no postgres account to run them)
+        return None
+    config.add_cleanup(server.remove)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis of the tests: ``TEST_REDIS_URL``, or database 15 of the local server."""
+    return os.environ.get(TEST_REDIS_URL_VARIABLE) or DEFAULT_TEST_REDIS_URL
+
+
+@pytest.fixture
+def make_settings(erp_db_url: str, redis_url: str) -> MakeSettings:
+    """Settings from an explicit environment: the test database and Redis, plus ``variables``."""
+
+    def make(**variables: str) -> ApiSettings:
+        env = {
+            "ENVIRONMENT": "test",
+            "DATABASE_URL": erp_db_url,
+            "APP_CACHE_REDIS_URL": redis_url,
+            "HEALTH_CHECK_TIMEOUT_S": "1.0",
+            "JWT_SECRET_KEY": TEST_JWT_SECRET_KEY,
+            **variables,
+        }
+        return settings_from_env(ApiSettings, env)
+
+    return make
+
+
+@pytest.fixture
+def erp_api_settings(make_settings: MakeSettings) -> ApiSettings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(erp_api_settings: ApiSettings) -> FastAPI:
+    """The application under test; include a test router before the first request if needed."""
+    return create_app(erp_api_settings)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db_session(erp_db_session: AsyncSession) -> AsyncSession:
+    """The test's session: everything written through it is rolled back after the test."""
+    return erp_db_session
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` whose requests share ``db_session``: one request at a time.
+
+    The request's unit of work keeps production's shape on the test's
+    session: committed when the endpoint returns (a savepoint released),
+    rolled back to the savepoint on any error, so one test can answer a
+    conflict and go on.
+    """
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield db_session
+            await db_session.commit()
+        except BaseException:
+            await db_session.rollback()
+            raise
+
+    # The function-scoped generator under get_db_session: both spellings of the dependency reach it.
+    app.dependency_overrides[_request_session] = test_session
+    async with serve_in_process(app) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def committing_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` as deployed: every request commits through the app's own pool."""
+    async with serve_in_process(app) as client:
+        yield client

@@ -1,0 +1,127 @@
+"""The feature-test harness of erp_api.testing.plugin: an isolated client, and private servers when needed."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from erp_api import SessionDep, get_db_session
+from erp_core.testing import free_port
+
+
+class Note(BaseModel):
+    name: str
+
+
+def _notes_routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/notes", status_code=201)
+    async def add(note: Note, session: SessionDep) -> Note:
+        await session.execute(text("INSERT INTO plugin_notes (name) VALUES (:n)"), {"n": note.name})
+        return note
+
+    @router.post("/notes/plain-depends", status_code=201)
+    async def add_plain(note: Note, session: AsyncSession = Depends(get_db_session)) -> Note:  # noqa: B008
+        await session.execute(text("INSERT INTO plugin_notes (name) VALUES (:n)"), {"n": note.name})
+        return note
+
+    return router
+
+
+async def _with_notes(app: FastAPI, session: AsyncSession) -> None:
+    # Created inside the test's transaction: the table itself is gone after the test.
+    await session.execute(
+        text("CREATE TABLE plugin_notes (name text CONSTRAINT uq_plugin_notes_name UNIQUE)")
+    )
+    app.include_router(_notes_routes(), prefix="/api/v1")
+
+
+async def _names(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(text("SELECT name FROM plugin_notes ORDER BY name"))).all())
+
+
+async def test_what_the_app_commits_the_test_sees_and_no_other_connection_does(
+    app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession, erp_db_engine: AsyncEngine
+):
+    await _with_notes(app, db_session)
+
+    assert (await client.post("/api/v1/notes", json={"name": "a"})).status_code == 201
+    assert (await client.post("/api/v1/notes/plain-depends", json={"name": "b"})).status_code == 201
+
+    assert await _names(db_session) == ["a", "b"]
+    async with erp_db_engine.connect() as outside:
+        assert await outside.scalar(text("SELECT to_regclass('plugin_notes')")) is None
+
+
+async def test_a_conflict_rolls_back_that_request_only_and_the_test_goes_on(
+    app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+):
+    await _with_notes(app, db_session)
+    await client.post("/api/v1/notes", json={"name": "a"})
+
+    conflict = await client.post("/api/v1/notes", json={"name": "a"})
+    after = await client.post("/api/v1/notes", json={"name": "c"})
+
+    assert conflict.status_code == 409
+    assert after.status_code == 201
+    assert await _names(db_session) == ["a", "c"]
+
+
+async def test_the_committing_client_commits_through_the_apps_own_pool(
+    app: FastAPI, committing_client: httpx.AsyncClient, erp_db_engine: AsyncEngine
+):
+    async with erp_db_engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE plugin_committed (name text)"))
+    router = APIRouter()
+
+    @router.post("/committed")
+    async def add(session: SessionDep) -> None:
+        await session.execute(text("INSERT INTO plugin_committed VALUES ('x')"))
+
+    app.include_router(router, prefix="/api/v1")
+    try:
+        assert (await committing_client.post("/api/v1/committed")).status_code == 200
+        async with erp_db_engine.connect() as outside:
+            assert await outside.scalar(text("SELECT count(*) FROM plugin_committed")) == 1
+    finally:
+        async with erp_db_engine.begin() as connection:
+            await connection.execute(text("DROP TABLE plugin_committed"))
+
+
+def test_a_run_with_no_server_listening_starts_private_ones(tmp_path):
+    """A feature project's tests, with the plugin alone and nothing at the test URLs."""
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent("""
+        [tool.pytest.ini_options]
+        asyncio_mode = "auto"
+        asyncio_default_fixture_loop_scope = "session"
+        asyncio_default_test_loop_scope = "session"
+        """)
+    )
+    (tmp_path / "test_feature.py").write_text(
+        textwrap.dedent("""
+        async def test_ready(client):
+            response = await client.get("/healthz/ready")
+            assert response.status_code == 200, response.text
+        """)
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "TEST_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/postgres",
+        "TEST_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "nothing listened, started private PostgreSQL on port" in result.stdout
+    assert "Redis on port" in result.stdout
