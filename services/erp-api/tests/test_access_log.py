@@ -1,5 +1,9 @@
 import logging
 
+from prometheus_client import REGISTRY
+
+from erp_api import create_app
+from erp_api.testing import serve_in_process
 from erp_core.testing import capture_logs
 
 
@@ -44,3 +48,22 @@ async def test_the_query_string_is_not_logged(client):
     service_lines = [line for line, r in zip(logs.lines, logs.records, strict=True) if r["logger"] != "httpx"]
     assert service_lines
     assert "very-secret" not in "\n".join(service_lines)
+
+
+async def test_probes_can_be_left_out_of_the_access_log_and_are_still_counted(make_settings):
+    app = create_app(make_settings(ACCESS_LOG_HEALTH_PROBES="false"))
+    counted = REGISTRY.get_sample_value(
+        "http_requests_total", {"method": "GET", "route": "/healthz/live", "status": "200"}
+    )
+    async with serve_in_process(app) as client:
+        with capture_logs(logging.INFO) as logs:
+            await client.get("/healthz/live")
+            await client.get("/healthz/ready")
+            await client.get("/nowhere")
+
+    paths = [r["path"] for r in logs.records if r["logger"] == "erp_api.access"]
+    assert paths == ["/nowhere"]
+    after = REGISTRY.get_sample_value(
+        "http_requests_total", {"method": "GET", "route": "/healthz/live", "status": "200"}
+    )
+    assert after == (counted or 0) + 1

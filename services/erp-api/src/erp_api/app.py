@@ -43,7 +43,7 @@ from erp_api.problems import (
     validation_exception_handler,
 )
 from erp_api.routes.api_v1 import api_v1_router
-from erp_api.routes.health import add_health_routes
+from erp_api.routes.health import HEALTH_PATHS, add_health_routes
 from erp_api.settings import ApiSettings
 from erp_api.tracing_switch import tracing_requested
 from erp_core import Environment, configure_logging
@@ -78,6 +78,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         redoc_url=REDOC_URL if public_docs else None,
         openapi_url=OPENAPI_URL if public_docs else None,
         generate_unique_id_function=operation_id,
+        # FastAPI's own OpenTelemetry hooks stay off: erp_api.tracing instruments
+        # the application when asked to, and the check costs every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_openapi(app)
 
@@ -108,7 +111,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         if public_docs
         else frozenset(),
     )
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(
+        AccessLogMiddleware,
+        unlogged_paths=frozenset() if settings.access_log_health_probes else HEALTH_PATHS,
+    )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
     if tracing_requested():

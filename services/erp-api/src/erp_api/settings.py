@@ -37,6 +37,8 @@ class ApiSettings(CoreSettings):
     max_request_body_bytes: int = Field(1_048_576, ge=1, le=1_073_741_824)
     # The Prometheus listener of docs/contract.md §12, its own port; 0 turns it off.
     metrics_port: int = Field(9464, ge=0, le=65535)
+    # false leaves the health probes out of the access log (docs/contract.md §7).
+    access_log_health_probes: bool = True
     # Identity (docs/contract.md §9). Unset outside staging/production, the
     # identity feature makes a random key per process (tokens die with it).
     jwt_secret_key: SecretStr | None = Field(None, validate_default=True)

@@ -40,11 +40,10 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from erp_api.middleware.request_id import RequestIdMiddleware
-from erp_api.routes.health import PREFIX as HEALTH_PREFIX
+from erp_api.routes.health import HEALTH_PATHS
 from erp_api.settings import ApiSettings
 from erp_core import get_request_id
 
-HEALTH_PATHS = frozenset({f"{HEALTH_PREFIX}/live", f"{HEALTH_PREFIX}/ready"})
 # Regexes searched in the URL without its query (the instrumentation's format): probes are polled constantly.
 EXCLUDED_URLS = ",".join(f"{re.escape(path)}$" for path in sorted(HEALTH_PATHS))
 REQUEST_ID_ATTRIBUTE = "http.request.id"

@@ -19,11 +19,13 @@ class AccessLogMiddleware:
     console formatter too.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, unlogged_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
+        # ACCESS_LOG_HEALTH_PROBES=false: the probes, polled constantly, write no line.
+        self.unlogged_paths = unlogged_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.unlogged_paths:
             await self.app(scope, receive, send)
             return
 

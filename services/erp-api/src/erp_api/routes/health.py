@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from erp_api.lifespan import app_state
 
 PREFIX = "/healthz"
+HEALTH_PATHS = frozenset({f"{PREFIX}/live", f"{PREFIX}/ready"})
 
 
 class LiveResponse(BaseModel):
