@@ -100,6 +100,7 @@ async def list_organizations(
 
 @router.get(
     "/organizations/{organization_id}",
+    response_model=OrganizationOut,
     responses={304: {"description": "Not modified: `If-None-Match` names the current `ETag`."}},
 )
 async def read_organization(
@@ -180,15 +181,10 @@ async def change_member_role(
     access: AdminAccessLocked, user_id: uuid.UUID, body: MemberPatch, session: SessionDep
 ) -> MemberOut:
     """Change a member's role (admin); owners are made and changed by owners only."""
-    is_owner = access.role is Role.OWNER
-    if body.role is Role.OWNER and not is_owner:
-        raise Forbidden("Only an owner may make an owner")
-    row = await queries.change_role(
-        session, access.organization_id, user_id, body.role, may_change_owners=is_owner
-    )
+    row = await queries.change_role(session, access.organization_id, user_id, body.role, by=access.user.id)
     if row is None:
         raise await queries.explain_member_refusal(
-            session, access.organization_id, user_id, may_change_owners=is_owner
+            session, access.organization_id, user_id, by=access.user.id, new_role=body.role
         )
     if row.old_role != body.role.value:
         await record_events(
@@ -207,17 +203,11 @@ async def change_member_role(
 
 @router.delete("/organizations/{organization_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(access: MemberAccessLocked, user_id: uuid.UUID, session: SessionDep) -> None:
-    """Remove a member (admin), or leave (anyone, for themself); the last owner stays."""
-    leaving = user_id == access.user.id
-    if not leaving and not access.role.at_least(Role.ADMIN):
-        raise Forbidden("This needs the admin role in the organization")
-    may_remove_owners = leaving or access.role is Role.OWNER
-    old_role = await queries.remove_member(
-        session, access.organization_id, user_id, may_remove_owners=may_remove_owners
-    )
+    """Remove a member (admin; an owner by an owner), or leave (anyone); the last owner stays."""
+    old_role = await queries.remove_member(session, access.organization_id, user_id, by=access.user.id)
     if old_role is None:
         raise await queries.explain_member_refusal(
-            session, access.organization_id, user_id, may_change_owners=may_remove_owners
+            session, access.organization_id, user_id, by=access.user.id
         )
     await record_events(
         session,
