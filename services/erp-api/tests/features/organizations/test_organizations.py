@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -229,3 +230,29 @@ async def test_changes_need_their_role(api: OrganizationsApi, make_caller: MakeC
     assert as_admin.status_code == 200
     assert (await api.client.delete(url, headers=admin.headers)).status_code == 403
     assert (await api.client.delete(url, headers=owner.headers)).status_code == 204
+
+
+async def test_pages_neither_repeat_nor_skip_rows_while_rows_come_and_go(
+    api: OrganizationsApi, make_caller: MakeCaller
+) -> None:
+    me = await make_caller()
+    before = [(await api.create_organization(me))["id"] for _ in range(6)]
+
+    async def page(cursor: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        response = await api.client.get(f"{API}/organizations", params=params, headers=me.headers)
+        assert response.status_code == 200
+        body: dict[str, Any] = response.json()
+        return body
+
+    first = await page(None)
+    seen = [item["id"] for item in first["items"]]
+    # Meanwhile: one organisation already shown goes (archived), two new ones come.
+    assert (await api.client.delete(f"{API}/organizations/{seen[0]}", headers=me.headers)).status_code == 204
+    after = [(await api.create_organization(me))["id"] for _ in range(2)]
+    cursor = first["next_cursor"]
+    while cursor is not None:
+        body = await page(cursor)
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+    assert seen == before + after
