@@ -14,10 +14,8 @@ from erp_api import (
     SessionDep,
     TooManyRequests,
     Unauthorized,
-    create_app,
     violated_constraint,
 )
-from erp_api.testing import serve_in_process
 from erp_core.testing import capture_logs
 
 from .test_problems import assert_problem
@@ -95,12 +93,10 @@ def _routes() -> APIRouter:
 
 
 @pytest.fixture
-async def client(make_settings):
-    settings = make_settings()
-    app = create_app(settings)
-    app.include_router(_routes(), prefix=settings.api_v1_prefix)
-    async with serve_in_process(app) as client:
-        yield client
+def client(app, committing_client):
+    """The plugin's app with these routes; committing, since the tests read rows from another connection."""
+    app.include_router(_routes(), prefix="/api/v1")
+    return committing_client
 
 
 async def test_a_domain_error_is_the_problem_of_its_status(client):
