@@ -16,6 +16,7 @@ from erp_api import SessionDep, create_app
 from erp_api.audit import Event, record_events
 from erp_api.errors import Conflict
 from erp_api.testing import serve_in_process
+from erp_api.testing.identity import bearer_headers, insert_user
 from erp_api.testing.organizations import API, Caller, OrganizationsApi
 from erp_db import AuditEvent, engine_from_settings
 
@@ -138,3 +139,45 @@ async def test_the_log_is_append_only_through_the_services_own_connection(
                 await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def test_user_events_have_no_organisation_and_never_a_password(
+    api: OrganizationsApi, make_settings: Any, erp_db_engine: AsyncEngine
+) -> None:
+    old_password, new_password = f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
+    user = await insert_user(erp_db_engine, password=old_password, full_name="Before")
+    admin = await insert_user(erp_db_engine, is_superuser=True)
+    settings = make_settings()
+    changed = await api.client.patch(
+        f"{API}/users/me",
+        json={"full_name": "After", "password": new_password, "current_password": old_password},
+        headers=bearer_headers(settings, user.id),
+    )
+    assert changed.status_code == 200, changed.text
+    created = await api.client.post(
+        f"{API}/users",
+        json={"email": f"made-{uuid.uuid4().hex[:12]}@example.org", "password": new_password},
+        headers=bearer_headers(settings, admin.id),
+    )
+    assert created.status_code == 201, created.text
+
+    async with erp_db_engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(
+                    AuditEvent.action,
+                    AuditEvent.organization_id,
+                    AuditEvent.changes,
+                    AuditEvent.actor_user_id,
+                )
+                .where(AuditEvent.target_id.in_([user.id, uuid.UUID(created.json()["id"])]))
+                .order_by(AuditEvent.occurred_at)
+            )
+        ).all()
+    assert [(row.action, row.organization_id) for row in rows] == [
+        ("user.updated", None),
+        ("user.created", None),
+    ]
+    assert rows[0].changes == {"password": "changed", "full_name": ["Before", "After"]}
+    assert rows[1].actor_user_id == admin.id
+    assert not any(secret in str(rows) for secret in (old_password, new_password, "argon2"))
