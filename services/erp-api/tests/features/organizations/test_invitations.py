@@ -180,3 +180,22 @@ async def test_a_member_neither_invites_nor_lists_invitations(
     )
     assert invite.status_code == 403
     assert (await api.client.get(invitations_url(organization), headers=member.headers)).status_code == 403
+
+
+async def test_an_archived_organisation_takes_no_invitation_and_honours_none(
+    api: OrganizationsApi, owned: tuple[dict[str, Any], Caller], make_caller: MakeCaller
+) -> None:
+    organization, owner = owned
+    invitee = await make_caller()
+    pending = await api.invite(organization["id"], owner, invitee.email)
+    assert (
+        await api.client.delete(f"{API}/organizations/{organization['id']}", headers=owner.headers)
+    ).status_code == 204
+    refused = await api.client.post(
+        invitations_url(organization), json={"email": "x@example.org"}, headers=owner.headers
+    )
+    assert refused.status_code == 409
+    accept = await api.client.post(
+        f"{API}/invitations/accept", json={"token": pending["token"]}, headers=invitee.headers
+    )
+    assert accept.status_code == 404
