@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from servers import LOAD_CPU, Server, pinned
@@ -42,11 +43,22 @@ class LoadResult:
 
 
 def run_wrk(
-    server: Server, path: str, *, connections: int, duration_s: float, timeout_s: float
+    server: Server,
+    path: str,
+    *,
+    connections: int,
+    duration_s: float,
+    timeout_s: float,
+    headers: Sequence[str] = (),
+    script: Path = REPORT_SCRIPT,
+    script_args: Sequence[str] = (),
 ) -> LoadResult:
+    """``headers`` are ``"Name: value"`` lines; a ``script`` other than report.lua must include it."""
     argv = [
         "wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", f"--timeout={timeout_s:g}s",
-        "-s", str(REPORT_SCRIPT), f"http://127.0.0.1:{server.port}{path}",
+        *(argument for header in headers for argument in ("-H", header)),
+        "-s", str(script), f"http://127.0.0.1:{server.port}{path}",
+        *(("--", *script_args) if script_args else ()),
     ]  # fmt: skip
     cpu_before = server.cpu_s()
     finished = subprocess.run(pinned(argv, LOAD_CPU), capture_output=True, text=True, check=True)
