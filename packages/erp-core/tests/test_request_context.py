@@ -3,6 +3,7 @@ import contextlib
 import contextvars
 import logging
 import re
+import uuid
 
 import pytest
 
@@ -22,6 +23,9 @@ def test_new_request_id_is_uuid4_hex():
     assert re.fullmatch(r"[0-9a-f]{32}", first)
     assert first[12] == "4"
     assert first != second
+    for _ in range(200):
+        parsed = uuid.UUID(hex=new_request_id())
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
 @pytest.mark.parametrize("value", ["a", "abc-DEF_1.2", "x" * 128])

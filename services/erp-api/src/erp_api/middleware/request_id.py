@@ -24,8 +24,12 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
 
-        offered = next((value for name, value in scope["headers"] if name == _HEADER), None)
-        request_id = request_id_from(offered.decode("latin-1") if offered is not None else None)
+        offered = None
+        for name, value in scope["headers"]:  # a plain loop: half the cost of next() over a generator
+            if name == _HEADER:
+                offered = value.decode("latin-1")
+                break
+        request_id = request_id_from(offered)
 
         answered = (_HEADER, request_id.encode("latin-1"))
 
@@ -33,7 +37,8 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 # Raw (lower-case) header list, as Starlette's MutableHeaders edits it, without its cost.
                 kept = [header for header in message.get("headers", ()) if header[0] != _HEADER]
-                message["headers"] = [*kept, answered]
+                kept.append(answered)
+                message["headers"] = kept
             await send(message)
 
         # An exception leaving the app keeps the id bound in this request's task, for
