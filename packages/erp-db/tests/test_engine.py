@@ -8,7 +8,13 @@ import pytest
 from sqlalchemy import text
 
 from erp_core.testing import settings_from_env
-from erp_db.engine import create_engine, create_sessionmaker, engine_from_settings
+from erp_db.engine import (
+    PGBOUNCER_OPTION,
+    create_engine,
+    create_sessionmaker,
+    engine_from_settings,
+    pgbouncer_connect_args,
+)
 from erp_db.settings import DatabaseSettings
 
 
@@ -78,6 +84,22 @@ async def test_engine_from_settings_applies_the_pool_bounds() -> None:
     assert engine.pool._max_overflow == 3  # type: ignore[attr-defined]
     assert engine.pool.timeout() == 1.5  # type: ignore[attr-defined]
     await engine.dispose()
+
+
+async def test_pgbouncer_mode_turns_the_statement_caches_off_and_names_statements(erp_db_url: str) -> None:
+    arguments = pgbouncer_connect_args()
+    names = {arguments["prepared_statement_name_func"]() for _ in range(100)}
+    env = {"DATABASE_URL": erp_db_url, "DATABASE_PGBOUNCER": "true"}
+    engine = engine_from_settings(settings_from_env(DatabaseSettings, env), application_name="erp-test")
+    try:
+        async with engine.begin() as connection:
+            assert await connection.scalar(text("SELECT CAST(:n AS int) + 1"), {"n": 1}) == 2
+    finally:
+        await engine.dispose()
+
+    assert (arguments["statement_cache_size"], arguments["prepared_statement_cache_size"]) == (0, 0)
+    assert len(names) == 100
+    assert engine.get_execution_options()[PGBOUNCER_OPTION] is True
 
 
 async def test_sessions_keep_their_objects_loaded_after_commit(erp_db_engine) -> None:

@@ -25,7 +25,7 @@ async def test_an_upgrade_records_every_revision_with_its_parents(empty_database
 
     connection = await open_connection(empty_database)
     rows = await connection.execute(select(applied_revisions.c.revision, applied_revisions.c.down_revisions))
-    assert {revision: parents for revision, parents in rows} == shipped_parents()
+    assert dict(rows.all()) == shipped_parents()
 
 
 async def test_a_downgrade_forgets_the_revisions_it_removes(empty_database, open_connection) -> None:

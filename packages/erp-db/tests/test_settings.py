@@ -30,6 +30,13 @@ def test_pool_variables_are_read_with_the_database_prefix() -> None:
     assert (settings.pool_size, settings.max_overflow, settings.pool_timeout_s) == (20, 0, 2.5)
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("true", True), ("false", False)])
+def test_pgbouncer_mode_is_off_unless_set(value: str | None, expected: bool) -> None:
+    env = {"DATABASE_URL": URL} | ({"DATABASE_PGBOUNCER": value} if value is not None else {})
+
+    assert settings_from_env(DatabaseSettings, env).pgbouncer is expected
+
+
 def test_a_libpq_url_is_normalised_for_asyncpg() -> None:
     env = {"DATABASE_URL": f"postgres://erp:{PASSWORD}@db.internal/erp?sslmode=require"}
     settings = settings_from_env(DatabaseSettings, env)

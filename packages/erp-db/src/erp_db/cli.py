@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _connects(args):
             settings = CommandSettings()
             core, url = settings.core, settings.database.sqlalchemy_url
+            args.pgbouncer = settings.database.pgbouncer
         else:
             core = CoreSettings()
         _configure_logging(core)
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Reads DATABASE_URL from the environment or .env. "
         "Exit status: 0 ok, 1 failure, 2 configuration or usage.",
     )
+    parser.set_defaults(pgbouncer=False)  # DATABASE_PGBOUNCER, for the commands that connect
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = _add(commands, "upgrade", "migrate the database up (default: to head)", _run_upgrade)
@@ -132,18 +134,18 @@ def _run_upgrade(args: argparse.Namespace, url: URL | None) -> None:
     if url is None:
         command.upgrade(alembic_config(), args.revision, sql=True)
     else:
-        upgrade(url, args.revision)
+        upgrade(url, args.revision, pgbouncer=args.pgbouncer)
 
 
 def _run_downgrade(args: argparse.Namespace, url: URL | None) -> None:
     if url is None:
         command.downgrade(alembic_config(), args.revision, sql=True)
     else:
-        downgrade(url, args.revision)
+        downgrade(url, args.revision, pgbouncer=args.pgbouncer)
 
 
 def _run_current(args: argparse.Namespace, url: URL | None) -> None:
-    command.current(alembic_config(url))
+    command.current(alembic_config(url, pgbouncer=args.pgbouncer))
 
 
 def _run_history(args: argparse.Namespace, url: URL | None) -> None:
@@ -152,7 +154,7 @@ def _run_history(args: argparse.Namespace, url: URL | None) -> None:
 
 def _run_check(args: argparse.Namespace, url: URL | None) -> None:
     assert url is not None
-    check_migrations(url)
+    check_migrations(url, pgbouncer=args.pgbouncer)
     sys.stdout.write("models and migrations agree\n")
 
 

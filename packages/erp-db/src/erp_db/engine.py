@@ -8,11 +8,41 @@ asyncpg waits 60 s to connect and forever for a query.
 
 from __future__ import annotations
 
+import uuid
+from typing import Any, Final
+
 from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from erp_db.database_url import to_asyncpg_url
 from erp_db.settings import DatabaseSettings
+
+# An engine-wide execution option that tells the probes they run through PgBouncer.
+PGBOUNCER_OPTION: Final = "erp_db_pgbouncer"
+
+
+def pgbouncer_connect_args() -> dict[str, Any]:
+    """asyncpg's connect arguments for PgBouncer in transaction pooling mode (SQLAlchemy's recipe).
+
+    PgBouncer hands each transaction to whichever server connection is free,
+    and 1.18 knows nothing of prepared statements: a statement prepared on
+    one server connection is missing on the next ("prepared statement
+    ... does not exist"), and asyncpg's per-connection counter names
+    (``__asyncpg_stmt_1__``) collide between clients ("... already exists").
+    So both statement caches are off and every statement gets a unique name.
+    SQLAlchemy still prepares each statement and runs it in a second round
+    trip; inside a transaction both reach the same server connection, which
+    is why nothing may run in autocommit through PgBouncer.
+    """
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unique_statement_name,
+    }
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def create_engine(
@@ -26,6 +56,7 @@ def create_engine(
     connect_timeout: float = 5.0,
     command_timeout: float = 30.0,
     echo: bool = False,
+    pgbouncer: bool = False,
 ) -> AsyncEngine:
     """An :class:`AsyncEngine` whose connections say who they are in ``pg_stat_activity``.
 
@@ -36,7 +67,9 @@ def create_engine(
     extra round trip) so a server restart costs no failed request.
     ``application_name`` is sent as a server setting at connect time, so it is
     visible to the server for the connection's whole life. A ``connect_timeout``
-    in the URL (libpq's name) replaces ``connect_timeout``.
+    in the URL (libpq's name) replaces ``connect_timeout``. With ``pgbouncer``
+    the connections suit PgBouncer's transaction pooling
+    (:func:`pgbouncer_connect_args`) and the probes avoid autocommit.
     """
     url = to_asyncpg_url(url)
     if "timeout" in url.query:  # the URL's connect_timeout wins over the default
@@ -57,7 +90,9 @@ def create_engine(
             "timeout": connect_timeout,
             "command_timeout": command_timeout,
             "server_settings": {"application_name": application_name},
+            **(pgbouncer_connect_args() if pgbouncer else {}),
         },
+        execution_options={PGBOUNCER_OPTION: pgbouncer},
     )
 
 
@@ -72,6 +107,7 @@ def engine_from_settings(
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_s,
         echo=echo,
+        pgbouncer=settings.pgbouncer,
     )
 
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 logger = logging.getLogger(__name__)
@@ -47,3 +47,19 @@ async def migration_lock(connection: AsyncConnection) -> AsyncIterator[None]:
     yield
     await connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
     await connection.commit()
+
+
+def take_transaction_lock(connection: Connection) -> None:
+    """Wait for :data:`MIGRATION_LOCK_KEY` and hold it until ``connection``'s transaction ends.
+
+    The lock for PgBouncer's transaction pooling, where a session lock would
+    stay with whichever server connection took it while the next statement
+    goes to another. The migrations run in one transaction, so it covers
+    them all; a migration that commits midway (an ``autocommit_block``)
+    releases it there.
+    """
+    if not connection.scalar(select(func.pg_try_advisory_xact_lock(MIGRATION_LOCK_KEY))):
+        logger.info(
+            "waiting for the migration lock (advisory lock %d): another run holds it", MIGRATION_LOCK_KEY
+        )
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))

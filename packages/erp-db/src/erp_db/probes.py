@@ -13,7 +13,9 @@ something foreign did) costs a second statement: the walk of
 caller's engine, so they see what requests see; with ``pool_pre_ping`` a
 reused pooled connection is pinged first (the pool's choice, not the
 probe's). The statement runs in autocommit: a read needs no transaction, and
-skipping BEGIN and ROLLBACK saves two round trips per probe.
+skipping BEGIN and ROLLBACK saves two round trips per probe; except through
+PgBouncer (``create_engine(pgbouncer=True)``), where outside a transaction
+a statement and its prepared name may reach different servers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from erp_core import ProbeFailed, ProbeResult, describe_error, run_probe
 from erp_db.database_url import server_address
+from erp_db.engine import PGBOUNCER_OPTION
 from erp_db.errors import describe_database_error
 from erp_db.revision_ledger import descendants_of
 from erp_db.schema_migrations import shipped_head, shipped_revisions
@@ -111,6 +114,8 @@ def _is_undefined_table(exc: DBAPIError) -> bool:
 
 
 async def _autocommit(connection: AsyncConnection) -> None:
+    if connection.engine.get_execution_options().get(PGBOUNCER_OPTION):
+        return
     # For asyncpg this only flips a flag on the connection (restored when it
     # returns to the pool); no statement is sent.
     await connection.execution_options(isolation_level="AUTOCOMMIT")

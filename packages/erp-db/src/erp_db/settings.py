@@ -22,6 +22,8 @@ class DatabaseSettings(ErpSettings):
 
     ``pool_size + max_overflow`` bounds the connections per process (contract
     §8); ``pool_timeout_s`` is how long a request waits for one of them.
+    ``pgbouncer`` says the URL points at PgBouncer in transaction pooling
+    mode (docs/contract.md §11): see :func:`erp_db.engine.pgbouncer_connect_args`.
     """
 
     model_config = SettingsConfigDict(env_prefix="DATABASE_")
@@ -30,6 +32,7 @@ class DatabaseSettings(ErpSettings):
     pool_size: int = Field(5, ge=1, le=1000)
     max_overflow: int = Field(5, ge=0, le=1000)
     pool_timeout_s: float = Field(10.0, gt=0, le=600, allow_inf_nan=False)
+    pgbouncer: bool = False
 
     @field_validator("url", mode="before")
     @classmethod

@@ -9,6 +9,8 @@ these) and nothing runs at import. What a test or a tool needs:
   with an ``httpx.AsyncClient`` over ASGI;
 - :class:`PostgresServer`, :class:`RedisServer`: private servers to stop,
   restart and hang at will;
+- :class:`PgBouncerServer`, :class:`HAProxyServer`: a private connection
+  pooler and load balancer in front of them or of several services;
 - :func:`count_connections`, :class:`ConnectionCounter`,
   :class:`ConnectionSampler`: a service's connections in ``pg_stat_activity``,
   once or sampled in the background.
@@ -20,13 +22,16 @@ Also at hand: :func:`erp_core.testing.free_port` and
 
 from erp_api.testing.connections import ConnectionCounter, ConnectionSampler, count_connections
 from erp_api.testing.in_process import MakeSettings, serve_in_process
+from erp_api.testing.proxies import HAProxyServer, PgBouncerServer
 from erp_api.testing.servers import PostgresServer, RedisServer, find_postgres_bindir
 from erp_api.testing.service_process import ServiceProcess
 
 __all__ = [
     "ConnectionCounter",
     "ConnectionSampler",
+    "HAProxyServer",
     "MakeSettings",
+    "PgBouncerServer",
     "PostgresServer",
     "RedisServer",
     "ServiceProcess",
