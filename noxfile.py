@@ -43,7 +43,9 @@ nox.options.sessions = [
     *(f"test-{name}" for name in PACKAGES),
     *(f"build-{name}" for name in PACKAGES),
     "smoke",
+    "sbom",
     "resilience",
+    "k8s",
 ]
 
 
@@ -67,7 +69,9 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     _check_import_layers(session)
     _check_lock_is_current(session)
-    session.run("hadolint", "docker/Dockerfile")
+    session.run("hadolint", "docker/Dockerfile", "docker/checks.Dockerfile")
+    # The workflows' supply chain: pinned actions, no persisted credentials, least permissions.
+    session.run("zizmor", "--offline", ".github/")
     # check-jsonschema's vendor schemas ship inside the package: no network needed.
     for schema, pattern in (
         ("vendor.compose-spec", "docker/compose*.yaml"),
@@ -139,6 +143,51 @@ def typecheck(session: nox.Session) -> None:
         session.run("mypy", "--strict", f"{path}/src", *session.posargs)
 
 
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+# The oldest Kubernetes the manifests support (the preStop `sleep` action is on by default since 1.30).
+KUBERNETES_OLDEST = "1.30.0"
+
+
+@nox.session(tags=["lint"])
+def k8s(session: nox.Session) -> None:
+    """Render each Kubernetes overlay, validate it (1.30 and newest), scan it with checkov, test it."""
+    poetry_sync(session, "k8s", "test")
+    checkov = _checkov(session)
+    rendered = Path(session.create_tmp()) / "kubernetes"
+    rendered.mkdir(exist_ok=True)
+    files = []
+    for overlay in sorted(path.name for path in (KUBERNETES / "overlays").iterdir()):
+        out = rendered / f"{overlay}.yaml"
+        session.run("kubectl", "kustomize", str(KUBERNETES / "overlays" / overlay), "--output", str(out))
+        files.append(str(out))
+    newest = session.run(
+        "python", "-c", "from kubernetes_validate.utils import latest_version; print(latest_version())",
+        silent=True,
+    )  # fmt: skip
+    for version in (KUBERNETES_OLDEST, str(newest).strip()):
+        session.run("kubernetes-validate", "--strict", "--quiet", "--kubernetes-version", version, *files)
+    session.run(checkov, "--config-file", str(KUBERNETES / ".checkov.yaml"), "--quiet",
+                *(arg for f in files for arg in ("--file", f)), external=True)  # fmt: skip
+    session.run("pytest", str(KUBERNETES / "tests"), *session.posargs)
+
+
+def _checkov(session: nox.Session) -> str:
+    # checkov's own venv beside the session's: its ~100 pinned dependencies (an
+    # old `packaging`, …) would fight the locked ones, and `poetry sync` would
+    # remove them again on every run. Not in poetry.lock for the same reason.
+    # Beside, not inside: nox recreates the session's venv on every run, and
+    # this one takes minutes to install; it is rebuilt when the pin changes.
+    requirements = KUBERNETES / "requirements-checkov.txt"
+    venv = Path(session.virtualenv.location).parent / "k8s-checkov"
+    stamp = venv / requirements.name
+    if not stamp.is_file() or stamp.read_text() != requirements.read_text():
+        session.run("python", "-m", "venv", "--clear", str(venv), silent=True)
+        session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", "-r", str(requirements), external=True)  # fmt: skip
+        shutil.copyfile(requirements, stamp)
+    return str(venv / "bin" / "checkov")
+
+
 def _register(name: str, path: str) -> None:
     @nox.session(name=f"test-{name}", tags=["test"])
     def test(session: nox.Session) -> None:
@@ -205,6 +254,51 @@ def smoke(session: nox.Session) -> None:
         session.run("erp-db", "--help", env=bare, include_outer_env=False, silent=True)
         session.run("erp-db", "upgrade", "--sql", env=bare, include_outer_env=False, silent=True)
         session.run("erp-api", "--help", env=bare, include_outer_env=False, silent=True)
+        # As the Kubernetes pod runs them: read-only root, only /tmp writable.
+        session.run("python", str(ROOT / "tools" / "read_only_root.py"))
+
+
+@nox.session(tags=["build"], requires=["smoke"])
+def sbom(session: nox.Session) -> None:
+    """CycloneDX SBOM of the environment that `smoke` installed from the wheels: dist/sbom.cdx.json."""
+    poetry_sync(session, "sbom")
+    # The tool runs from its own venv and reads the other one's interpreter, so
+    # the SBOM lists what the service runs with, not the SBOM tool.
+    runtime = Path(session.virtualenv.location).parent / "smoke"
+    # The SBOM's main component is erp-api. cyclonedx-py reads [tool.poetry]
+    # first when a pyproject has one, and ours holds no name there (Poetry 2
+    # reads [project]): hand it the [project] table alone.
+    import json
+    import tomllib
+
+    with (ROOT / PACKAGES["erp-api"] / "pyproject.toml").open("rb") as pyproject:
+        project = tomllib.load(pyproject)["project"]
+    root = Path(session.create_tmp()) / "pyproject.toml"
+    # A JSON string is a valid TOML basic string.
+    fields = "".join(f"{key} = {json.dumps(project[key])}\n" for key in ("name", "version", "description"))
+    root.write_text(f"[project]\n{fields}")
+    session.run(
+        "cyclonedx-py", "environment", "--pyproject", str(root), "--mc-type", "application",
+        "--output-reproducible", "--output-format", "JSON", "--output-file", str(DIST / "sbom.cdx.json"),
+        str(runtime),
+    )  # fmt: skip
+
+
+PIP_AUDIT = "pip-audit==2.10.1"
+
+
+@nox.session(tags=["audit"])
+def audit(session: nox.Session) -> None:
+    """pip-audit --strict over the locked runtime dependencies (needs the network: CI only, not default)."""
+    poetry_sync(session, "erp-api", no_directory=True)
+    # Frozen before pip-audit is installed beside them: exactly what the image installs.
+    frozen = Path(session.create_tmp()) / "runtime-requirements.txt"
+    frozen.write_text(str(session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)))
+    session.install(PIP_AUDIT)
+    session.run(
+        "pip-audit", "--strict", "--no-deps", "--disable-pip", "--progress-spinner", "off",
+        "--requirement", str(frozen),
+    )  # fmt: skip
 
 
 @nox.session(tags=["test"])
