@@ -45,6 +45,7 @@ nox.options.sessions = [
     "smoke",
     "sbom",
     "resilience",
+    "drill",
     "k8s",
 ]
 
@@ -192,7 +193,9 @@ def _register(name: str, path: str) -> None:
     @nox.session(name=f"test-{name}", tags=["test"])
     def test(session: nox.Session) -> None:
         poetry_sync(session, name, "test")
-        session.run("pytest", path, "-m", "not resilience", *session.posargs, env=service_env(session))
+        session.run(
+            "pytest", path, "-m", "not resilience and not drill", *session.posargs, env=service_env(session)
+        )
 
     test.__doc__ = f"Tests of {name}, in a venv holding only its declared dependencies."
 
@@ -307,6 +310,16 @@ def resilience(session: nox.Session) -> None:
     poetry_sync(session, "erp-api", "test")
     paths = list(PACKAGES.values())
     session.run("pytest", *paths, "-m", "resilience", *session.posargs, env=service_env(session))
+
+
+@nox.session(tags=["test"])
+def drill(session: nox.Session) -> None:
+    """Rolling restart of three replicas behind HAProxy under load, newer schema applied: zero failures."""
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").is_file():
+        session.error("haproxy is not installed: `apt-get install haproxy` (Debian, Ubuntu)")
+    poetry_sync(session, "erp-api", "test")
+    tests = "services/erp-api/tests/resilience"
+    session.run("pytest", tests, "-m", "drill", *session.posargs, env=service_env(session))
 
 
 @nox.session(tags=["perf"])

@@ -5,7 +5,9 @@ Each server is this session's own, started from the machine's binaries (see
 restart and hang them without disturbing anything else. The service runs as
 ``erp-api serve``, exactly as in its container. Every test here is marked
 ``resilience``; ``nox -s resilience`` (part of the default ``nox`` run)
-selects them, the per-package test sessions leave them out.
+selects them, the per-package test sessions leave them out. The
+rolling-restart drill (``test_rolling_restart.py``) shares these servers but
+is marked ``drill`` instead: ``nox -s drill`` runs it.
 
 Each test may record a one-line account of what it observed (``record_property
 ("resilience", ...)``); they are printed at the end of the run, so the

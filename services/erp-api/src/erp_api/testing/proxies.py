@@ -91,6 +91,10 @@ class PgBouncerServer(_ServerProcess):
 class HAProxyServer(_ServerProcess):
     """HAProxy balancing HTTP over ``backends`` (name → port on 127.0.0.1), checking ``/healthz/ready``.
 
+    As a Kubernetes readiness probe: every ``check_interval_ms``, each check
+    given ``check_timeout_ms`` (more than the service's
+    ``HEALTH_CHECK_TIMEOUT_S``), out after 3 failures, back after 1 success.
+
     The runtime API (:meth:`command`) drains, disables and re-points a
     backend server, as an orchestrator takes a pod out of a Service's
     endpoints before stopping it. Idempotent requests that meet a closed
@@ -102,7 +106,9 @@ class HAProxyServer(_ServerProcess):
     name = "haproxy"
     BACKEND = "replicas"
 
-    def __init__(self, backends: Mapping[str, int], *, check_interval_ms: int = 500) -> None:
+    def __init__(
+        self, backends: Mapping[str, int], *, check_interval_ms: int = 1000, check_timeout_ms: int = 4000
+    ) -> None:
         self.binary = _binary("haproxy")
         super().__init__()
         self.socket_path = self.datadir / "admin.sock"
@@ -118,6 +124,8 @@ class HAProxyServer(_ServerProcess):
             "    timeout client 30s\n"
             "    timeout server 30s\n"
             "    timeout http-keep-alive 5s\n"
+            # Without it a check must answer within `inter`: a busy replica would flap.
+            f"    timeout check {check_timeout_ms}ms\n"
             "    retries 3\n"
             "    option redispatch 1\n"
             "    retry-on conn-failure empty-response response-timeout\n"
@@ -128,7 +136,7 @@ class HAProxyServer(_ServerProcess):
             "    balance roundrobin\n"
             "    option httpchk GET /healthz/ready\n"
             "    http-check expect status 200\n"
-            f"    default-server inter {check_interval_ms}ms fall 2 rise 1\n"
+            f"    default-server inter {check_interval_ms}ms fall 3 rise 1\n"
             f"{servers}",
             encoding="utf-8",
         )
