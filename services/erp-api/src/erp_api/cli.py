@@ -3,6 +3,8 @@
 ``erp-api serve`` validates the settings before anything listens, then runs
 uvicorn on the :func:`erp_api.app.create_app` factory with the project's
 logging configuration applied in every worker from its first line.
+``erp-api users create`` makes an account (docs/contract.md §9, see
+:mod:`erp_api.features.identity.commands`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from types import FrameType
 
 import uvicorn
 
+from erp_api.features.identity.commands import add_users_command, run_users_command
 from erp_api.metrics_listener import prepare_multiprocess_dir, start_metrics_listener
 from erp_api.settings import ApiSettings
 from erp_core import ConfigurationError, logging_config
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory to watch with --reload (repeatable; default: the working directory)",
     )
+    add_users_command(commands)
     return parser
 
 
@@ -128,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "users":
+        return run_users_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown ones
 
 

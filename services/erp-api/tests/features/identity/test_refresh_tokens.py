@@ -1,0 +1,204 @@
+"""POST /auth/refresh and /auth/logout: rotation, reuse detection, revocation (docs/contract.md §9)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from erp_api.features.identity import refresh_tokens
+from erp_db import RefreshToken, User
+
+from .conftest import AuthHeaders, MakeUser
+
+TOKEN, REFRESH, LOGOUT = "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout"
+PASSWORD = "correct horse battery staple"
+INVALID = 'Bearer error="invalid_token"'
+
+
+async def login(client: httpx.AsyncClient, user: User) -> dict[str, Any]:
+    response = await client.post(TOKEN, data={"username": user.email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    pair: dict[str, Any] = response.json()
+    return pair
+
+
+async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post(REFRESH, json={"refresh_token": token})
+
+
+@pytest.fixture
+async def user(make_user: MakeUser) -> User:
+    return await make_user(password=PASSWORD)
+
+
+async def test_a_refresh_answers_a_new_pair_and_spends_the_old_token(
+    client: httpx.AsyncClient, user: User
+) -> None:
+    first = await login(client, user)
+
+    response = await refresh(client, first["refresh_token"])
+
+    assert response.status_code == 200
+    second = response.json()
+    assert set(second) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert second["refresh_token"] != first["refresh_token"]
+    me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {second['access_token']}"})
+    assert me.json()["id"] == str(user.id)
+    assert (await refresh(client, second["refresh_token"])).status_code == 200
+
+
+async def test_only_the_hash_is_stored(
+    client: httpx.AsyncClient, user: User, erp_db_engine: AsyncEngine
+) -> None:
+    pair = await login(client, user)
+
+    async with erp_db_engine.connect() as connection:
+        rows = (
+            (await connection.execute(text("SELECT row_to_json(r)::text FROM refresh_tokens r")))
+            .scalars()
+            .all()
+        )
+        stored = await connection.scalar(
+            select(RefreshToken.token_hash).where(RefreshToken.user_id == user.id)
+        )
+    assert stored == hashlib.sha256(pair["refresh_token"].encode()).digest()
+    assert not any(pair["refresh_token"] in row for row in rows)
+
+
+async def test_reusing_a_spent_token_is_401_and_revokes_the_whole_family(
+    client: httpx.AsyncClient, user: User
+) -> None:
+    first = await login(client, user)
+    other_login = await login(client, user)  # another device: another family
+    second = (await refresh(client, first["refresh_token"])).json()
+
+    reuse = await refresh(client, first["refresh_token"])
+
+    assert reuse.status_code == 401
+    assert reuse.headers["www-authenticate"] == INVALID
+    assert first["refresh_token"] not in reuse.text
+    assert (await refresh(client, second["refresh_token"])).status_code == 401  # the family is gone
+    assert (await refresh(client, other_login["refresh_token"])).status_code == 200  # other families live
+
+
+async def test_of_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
+    client: httpx.AsyncClient, user: User
+) -> None:
+    pair = await login(client, user)
+
+    answers = await asyncio.gather(*(refresh(client, pair["refresh_token"]) for _ in range(2)))
+
+    assert sorted(answer.status_code for answer in answers) == [200, 401]
+
+
+async def test_the_conditional_update_lets_one_of_two_connections_spend_a_token(
+    make_user: MakeUser, erp_db_engine: AsyncEngine
+) -> None:
+    """The same race without HTTP: two sessions on two connections, the first holding its transaction."""
+    owner = await make_user()
+    async with AsyncSession(erp_db_engine) as session:
+        raw = await refresh_tokens.issue_refresh_token(
+            session, user_id=owner.id, family_id=uuid.uuid4(), ttl_s=60
+        )
+        await session.commit()
+
+    first_spent = asyncio.Event()
+    outcomes: list[str] = []
+
+    async def first() -> None:
+        async with AsyncSession(erp_db_engine) as session:
+            await refresh_tokens.spend_refresh_token(session, raw)
+            first_spent.set()
+            await asyncio.sleep(0.3)  # the second UPDATE now waits on the row lock
+            await session.commit()
+            outcomes.append("spent")
+
+    async def second() -> None:
+        await first_spent.wait()
+        async with AsyncSession(erp_db_engine) as session:
+            try:
+                await refresh_tokens.spend_refresh_token(session, raw)
+                outcomes.append("spent")
+            except refresh_tokens.RefreshRefused as refused:
+                outcomes.append(refused.reason.value)
+            await session.commit()
+
+    await asyncio.gather(first(), second())
+
+    assert sorted(outcomes) == ["reused", "spent"]
+
+
+async def test_unknown_expired_and_malformed_refresh_tokens_get_problem_answers(
+    client: httpx.AsyncClient, user: User, erp_db_engine: AsyncEngine
+) -> None:
+    pair = await login(client, user)
+    async with erp_db_engine.begin() as connection:
+        await connection.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user.id)
+            .values(expires_at=text("now() - interval '1 second'"))
+        )
+
+    expired = await refresh(client, pair["refresh_token"])
+    unknown = await refresh(client, "x" * 43)
+    assert [expired.status_code, unknown.status_code] == [401, 401]
+
+    for body in ({}, {"refresh_token": ""}, {"refresh_token": "x" * 10_000}, {"refresh_token": 5}, [], "x"):
+        response = await client.post(REFRESH, json=body)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "x" * 100 not in response.text
+    garbage = await client.post(REFRESH, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert garbage.status_code == 422
+
+
+async def test_a_deactivated_user_cannot_refresh(
+    client: httpx.AsyncClient, user: User, erp_db_engine: AsyncEngine
+) -> None:
+    pair = await login(client, user)
+    async with erp_db_engine.begin() as connection:
+        await connection.execute(update(User).where(User.id == user.id).values(is_active=False))
+
+    assert (await refresh(client, pair["refresh_token"])).status_code == 401
+
+
+async def test_logout_revokes_the_family_and_is_idempotent(
+    client: httpx.AsyncClient, user: User, auth_headers: AuthHeaders
+) -> None:
+    pair = await login(client, user)
+    rotated = (await refresh(client, pair["refresh_token"])).json()
+    headers = auth_headers(user)
+
+    first = await client.post(LOGOUT, json={"refresh_token": rotated["refresh_token"]}, headers=headers)
+    again = await client.post(LOGOUT, json={"refresh_token": rotated["refresh_token"]}, headers=headers)
+    unknown = await client.post(LOGOUT, json={"refresh_token": "y" * 43}, headers=headers)
+
+    assert [first.status_code, again.status_code, unknown.status_code] == [204, 204, 204]
+    assert first.content == b""
+    assert (await refresh(client, rotated["refresh_token"])).status_code == 401
+
+
+async def test_logout_needs_an_access_token_and_refuses_another_users_refresh_token(
+    client: httpx.AsyncClient, user: User, make_user: MakeUser, auth_headers: AuthHeaders
+) -> None:
+    pair = await login(client, user)
+    someone_else = await make_user()
+
+    anonymous = await client.post(LOGOUT, json={"refresh_token": pair["refresh_token"]})
+    foreign = await client.post(
+        LOGOUT, json={"refresh_token": pair["refresh_token"]}, headers=auth_headers(someone_else)
+    )
+
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert foreign.status_code == 403
+    assert foreign.json()["title"] == "Forbidden"
+    assert pair["refresh_token"] not in foreign.text
+    assert (await refresh(client, pair["refresh_token"])).status_code == 200  # untouched
