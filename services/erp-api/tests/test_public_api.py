@@ -6,6 +6,8 @@ def test_exported_members_are_pinned():
         "ApiSettings",
         "BadRequest",
         "Conflict",
+        "CurrentSuperuser",
+        "CurrentUser",
         "DomainError",
         "ErrorDetail",
         "ErrorResponse",

@@ -15,6 +15,7 @@ from erp_api.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from erp_api.features.identity import CurrentSuperuser, CurrentUser
 from erp_api.integrity import violated_constraint
 from erp_api.problems import ErrorDetail, ErrorResponse, problem_response
 from erp_api.settings import ApiSettings
@@ -26,6 +27,8 @@ __all__ = [
     "ApiSettings",
     "BadRequest",
     "Conflict",
+    "CurrentSuperuser",
+    "CurrentUser",
     "DomainError",
     "ErrorDetail",
     "ErrorResponse",
