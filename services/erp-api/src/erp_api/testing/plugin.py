@@ -18,7 +18,11 @@ fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
   sees through ``db_session`` and the next test does not;
 - ``committing_client``: the same application with its own pool, as
   deployed: each request commits for real, visible to other connections
-  (races between connections, rows read through ``erp_db_engine``).
+  (races between connections, rows read through ``erp_db_engine``);
+- identity: ``make_user(**fields)`` (a committed user, unique email),
+  ``auth_headers(user)`` (a valid ``Authorization`` header),
+  ``signed_in_user`` and ``authenticated_client`` (``client`` sending that
+  user's access token).
 
 Async fixtures run in the session's event loop: set
 ``asyncio_default_test_loop_scope = "session"`` (and
@@ -34,8 +38,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,14 +47,16 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from erp_api.app import create_app
 from erp_api.dependencies import _request_session
 from erp_api.settings import ApiSettings
+from erp_api.testing.identity import bearer_headers, insert_user
 from erp_api.testing.in_process import MakeSettings, serve_in_process
 from erp_api.testing.servers import PostgresServer, RedisServer
 from erp_core.testing import settings_from_env
+from erp_db import User
 
 # erp_db.testing's fixtures, registered with this plugin. Registering it lets pytest
 # import it (and rewrite its asserts): this module only names it, never imports it.
@@ -183,3 +189,55 @@ async def committing_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of ``app`` as deployed: every request commits through the app's own pool."""
     async with serve_in_process(app) as client:
         yield client
+
+
+# --- Identity: users and their credentials (docs/contract.md §9) ----------------------------
+# Users are committed through ``erp_db_engine``, so both ``client`` and
+# ``committing_client`` see them; they outlive the test (unique emails, never
+# a fixed one). Tokens are minted with the application's own settings rather
+# than by logging in, which would cost an argon2id hash per test.
+
+MakeUser = Callable[..., Awaitable[User]]
+
+
+@pytest.fixture
+def make_user(erp_db_engine: AsyncEngine) -> MakeUser:
+    """``await make_user(email=…, password=…, full_name=…, is_superuser=…, is_active=…)``: a committed user.
+
+    Every argument is optional; the email is unique by default. Pass
+    ``password=`` only for a user who must log in through ``/auth/token``.
+    """
+
+    async def make(**fields: Any) -> User:
+        return await insert_user(erp_db_engine, **fields)
+
+    return make
+
+
+@pytest.fixture
+def auth_headers(erp_api_settings: ApiSettings) -> Callable[[User], dict[str, str]]:
+    """``auth_headers(user)``: ``{"Authorization": "Bearer <access token>"}`` valid for ``app``."""
+
+    def headers(user: User) -> dict[str, str]:
+        return bearer_headers(erp_api_settings, user.id)
+
+    return headers
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def signed_in_user(make_user: MakeUser) -> User:
+    """A fresh active user, not a superuser: the one ``authenticated_client`` acts as."""
+    return await make_user(full_name="Signed In")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def authenticated_client(
+    client: httpx.AsyncClient, signed_in_user: User, auth_headers: Callable[[User], dict[str, str]]
+) -> httpx.AsyncClient:
+    """``client`` itself, now sending ``signed_in_user``'s access token with every request.
+
+    It is the same object as ``client``: for an anonymous request through
+    it, pass ``headers={"Authorization": ""}``.
+    """
+    client.headers.update(auth_headers(signed_in_user))
+    return client

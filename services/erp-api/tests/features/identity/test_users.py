@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_api.testing.identity import unique_email
-from erp_db import RefreshToken
+from erp_db import RefreshToken, User
 
 from .conftest import AuthHeaders, MakeUser
 
@@ -170,3 +170,14 @@ async def test_an_unknown_user_id_is_404_for_a_superuser(
     response = await client.get(f"{USERS}/00000000-0000-0000-0000-000000000000", headers=auth_headers(admin))
 
     assert response.status_code == 404
+
+
+async def test_the_plugins_authenticated_client_acts_as_its_signed_in_user(
+    authenticated_client: httpx.AsyncClient, signed_in_user: User
+) -> None:
+    me = await authenticated_client.get(ME)
+    anonymous = await authenticated_client.get(ME, headers={"Authorization": ""})
+
+    assert me.status_code == 200
+    assert me.json()["id"] == str(signed_in_user.id)
+    assert anonymous.status_code == 401
