@@ -5,11 +5,13 @@ that changes the row, not by a read before it:
 
 - a change of an organisation is ``UPDATE … WHERE version = :expected``
   (optimistic concurrency: the loser updates nothing and answers 412);
-- "the last owner can be neither removed nor demoted" is an ``EXISTS`` in
-  the ``UPDATE``/``DELETE`` of the membership. The routes that change
-  memberships lock the organisation row first (``FOR NO KEY UPDATE``, in the
-  access dependency), so two owners demoting each other run one after the
-  other and the second sees the first's change.
+- who may change a membership, and "the last owner can be neither removed
+  nor demoted", are conditions of the membership's ``UPDATE``/``DELETE``,
+  evaluated on the roles as they are then (not as the access dependency
+  read them). The routes that change memberships lock the organisation row
+  first (``FOR NO KEY UPDATE``, in the access dependency), so two owners
+  demoting each other run one after the other and the second sees the
+  first's change.
 
 When a guarded statement changes nothing, ``explain_*`` reads why (not
 found, forbidden, conflict): an extra statement on the refusal path only.
@@ -194,16 +196,30 @@ def _another_owner(organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     )
 
 
+def _role_now(organization_id: uuid.UUID, user_id: uuid.UUID, alias: str) -> Any:
+    """The user's role as the statement sees it (``NULL`` for no member): never a stale read."""
+    member = memberships.alias(alias)
+    return (
+        select(member.c.role)
+        .where(member.c.organization_id == organization_id, member.c.user_id == user_id)
+        .scalar_subquery()
+    )
+
+
+_MANAGERS: Final = (Role.ADMIN.value, Role.OWNER.value)
+
+
 async def change_role(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    user_id: uuid.UUID,
-    role: Role,
-    *,
-    may_change_owners: bool,
+    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, role: Role, *, by: uuid.UUID
 ) -> AnyRow | None:
-    """Set the member's role; the row (with ``old_role``) or ``None`` when a rule refused it."""
+    """Set the member's role if ``by`` may; the row (with ``old_role``) or ``None`` when refused.
+
+    Who may is decided here, on the roles as they are when the row changes:
+    an admin changes members and admins, an owner anyone; the last owner
+    stays an owner.
+    """
     old = memberships.alias("old")
+    caller_role = _role_now(organization_id, by, "caller")
     statement = (
         update(memberships)
         .where(
@@ -212,21 +228,25 @@ async def change_role(
             old.c.organization_id == memberships.c.organization_id,
             old.c.user_id == memberships.c.user_id,
             users.c.id == memberships.c.user_id,
+            caller_role.in_(_MANAGERS),
         )
         .values(role=role.value)
         .returning(*MEMBER_COLUMNS, old.c.role.label("old_role"))
     )
-    if not may_change_owners:
-        statement = statement.where(old.c.role != _OWNER)
-    if role is not Role.OWNER:
-        statement = statement.where(or_(old.c.role != _OWNER, _another_owner(organization_id, user_id)))
+    if role is Role.OWNER:
+        statement = statement.where(caller_role == _OWNER)
+    else:
+        statement = statement.where(
+            or_(caller_role == _OWNER, old.c.role != _OWNER),
+            or_(old.c.role != _OWNER, _another_owner(organization_id, user_id)),
+        )
     return (await session.execute(statement)).one_or_none()
 
 
 async def remove_member(
-    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, *, may_remove_owners: bool
+    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, *, by: uuid.UUID
 ) -> str | None:
-    """Remove the membership; its role, or ``None`` when a rule refused it (or there is none)."""
+    """Remove the membership if ``by`` may (anyone may leave); its role, or ``None`` when refused."""
     statement = (
         memberships.delete()
         .where(
@@ -236,25 +256,38 @@ async def remove_member(
         )
         .returning(memberships.c.role)
     )
-    if not may_remove_owners:
-        statement = statement.where(memberships.c.role != _OWNER)
+    if user_id != by:
+        caller_role = _role_now(organization_id, by, "caller")
+        statement = statement.where(
+            caller_role.in_(_MANAGERS), or_(caller_role == _OWNER, memberships.c.role != _OWNER)
+        )
     role: str | None = (await session.execute(statement)).scalar_one_or_none()
     return role
 
 
 async def explain_member_refusal(
-    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, *, may_change_owners: bool
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    by: uuid.UUID,
+    new_role: Role | None = None,
 ) -> Exception:
-    """Why :func:`change_role` or :func:`remove_member` changed nothing, as the error to raise."""
-    role = await session.scalar(
-        select(memberships.c.role).where(
-            memberships.c.organization_id == organization_id, memberships.c.user_id == user_id
+    """Why :func:`change_role` (``new_role``) or :func:`remove_member` changed nothing, as the error."""
+    target_role, caller_role = (
+        await session.execute(
+            select(_role_now(organization_id, user_id, "target"), _role_now(organization_id, by, "caller"))
         )
-    )
-    if role is None:
+    ).one()
+    if caller_role is None:  # removed meanwhile: as for any non-member
+        return NotFound("Organization not found")
+    if target_role is None:
         return NotFound("No such member in this organization")
-    if role == _OWNER and not may_change_owners:
-        return Forbidden("Only an owner may change or remove an owner")
+    if user_id != by or new_role is not None:
+        if caller_role not in _MANAGERS:
+            return Forbidden("This needs the admin role in the organization")
+        if _OWNER in (target_role, new_role) and caller_role != _OWNER:
+            return Forbidden("Only an owner may make, change or remove an owner")
     return Conflict("The last owner can be neither removed nor demoted")
 
 
