@@ -329,6 +329,8 @@ def bench(session: nox.Session) -> None:
         session.error("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
     poetry_sync(session, "erp-api")
     session.run("python", "benchmarks/run.py", *session.posargs, env=service_env(session))
+    # Identity: GET /users/me against a bare JWT + primary-key route, /healthz/live during logins.
+    session.run("python", "benchmarks/identity.py", *session.posargs, env=service_env(session))
 
 
 @nox.session(tags=["perf"])

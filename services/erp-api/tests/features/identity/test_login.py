@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import httpx
 import jwt
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -120,3 +123,11 @@ async def test_a_hash_with_outdated_parameters_is_replaced_on_login(
 
 async def test_new_hashes_are_argon2id() -> None:
     assert (await passwords.hash_password(PASSWORD)).startswith("$argon2id$")
+
+
+async def test_hashing_runs_on_threads_of_lower_priority_than_the_event_loop() -> None:
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert await passwords._off_the_loop(own_niceness) >= passwords.HASHING_NICENESS
+    assert own_niceness() < passwords.HASHING_NICENESS  # the loop's thread keeps its priority

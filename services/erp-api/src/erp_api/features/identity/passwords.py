@@ -1,10 +1,10 @@
 """Password hashing: argon2id through pwdlib, always off the event loop (docs/contract.md §9).
 
 Parameters are OWASP's first argon2id profile (19 MiB, 2 passes, 1 lane):
-one lane keeps a login on one core, so a burst of logins cannot take every
-core from the event loop, and 19 MiB bounds the memory of each one. At most
-:func:`hashing_slots` hashes run at once per process (half the cores); the
-others wait their turn in a thread-free queue rather than in the thread pool.
+one lane keeps a login on one core, and 19 MiB bounds the memory of each
+one. Hashes run on the process's own hashing threads (half the cores, at
+least one), at a lower CPU priority than the event loop: a burst of logins
+queues there and cannot take the cores that every other request needs.
 A hash made with other parameters still verifies and is replaced on the
 next successful login (pwdlib's ``verify_and_update``).
 
@@ -17,18 +17,21 @@ account exists.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import os
-import weakref
-from typing import Final
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
-import anyio
-import anyio.to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 MIN_PASSWORD_LENGTH: Final = 8
 MAX_PASSWORD_LENGTH: Final = 128
+
+T = TypeVar("T")
 
 
 class PasswordPolicyError(ValueError):
@@ -45,36 +48,48 @@ def _password_hash() -> PasswordHash:
     return PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19_456, parallelism=1),))
 
 
-_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+# Below the event loop's priority (nice 0): when hashing and serving compete
+# for a core, the scheduler gives the loop ~9 of every 10 slices (CFS weights
+# 1024 vs 110), so a burst of logins slows logins, not every other request.
+HASHING_NICENESS: Final = 10
 
 
-def hashing_slots() -> anyio.CapacityLimiter:
-    """How many hashes may run at once in this process: half the cores, at least one.
+def _lower_priority() -> None:
+    # On Linux a niceness belongs to the thread: PRIO_PROCESS with the thread's id.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
-    One limiter per event loop (a limiter belongs to the loop it first waits on).
+
+@functools.cache
+def _hashing_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's hashing threads: half the cores (at least one), at a lower priority.
+
+    Their own pool, not the one FastAPI and anyio share for synchronous
+    code: the lowered priority stays with these threads, and a queue of
+    logins never takes the threads that other work needs.
     """
-    loop = asyncio.get_running_loop()
-    slots = _SLOTS.get(loop)
-    if slots is None:
-        slots = _SLOTS[loop] = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
-    return slots
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, (os.cpu_count() or 2) // 2),
+        thread_name_prefix="password-hashing",
+        initializer=_lower_priority,
+    )
+
+
+async def _off_the_loop(function: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hashing_threads(), function, *args)
 
 
 async def hash_password(password: str) -> str:
     """The argon2id PHC string of ``password``; :class:`PasswordPolicyError` outside the rule."""
     check_password_policy(password)
-    return await anyio.to_thread.run_sync(_password_hash().hash, password, limiter=hashing_slots())
+    return await _off_the_loop(_password_hash().hash, password)
 
 
 async def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:
     """``(matches, new_hash)``: ``new_hash`` is set when the stored parameters are outdated."""
     if len(password) > MAX_PASSWORD_LENGTH:  # no stored password is longer: no need to hash it
         return False, None
-    return await anyio.to_thread.run_sync(
-        _password_hash().verify_and_update, password, password_hash, limiter=hashing_slots()
-    )
+    return await _off_the_loop(_password_hash().verify_and_update, password, password_hash)
 
 
 async def verify_against_dummy(password: str) -> None:
