@@ -11,11 +11,13 @@
 FROM python:3.11-slim
 
 # PostgreSQL's and Redis' server binaries: the resilience tests start private
-# servers of their own. util-linux: `unshare` for the read-only-root check of
-# `nox -s smoke` (tools/read_only_root.py). Versions are Debian stable's.
+# servers of their own, and PgBouncer and HAProxy in front of them (the
+# resilience group and `nox -s drill`). util-linux: `unshare` for the
+# read-only-root check of `nox -s smoke` (tools/read_only_root.py). Versions
+# are Debian stable's.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql redis-server util-linux \
+ && apt-get install -y --no-install-recommends postgresql redis-server pgbouncer haproxy util-linux \
  && rm -rf /var/lib/apt/lists/*
 
 ENV PG_BINDIR=/usr/lib/postgresql/15/bin \
