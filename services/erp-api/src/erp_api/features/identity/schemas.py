@@ -11,10 +11,10 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from erp_api.features.identity.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from erp_db.models.identity import FULL_NAME_MAX_LENGTH
 
 # Longer than any token we issue (43 characters), short enough to cost nothing.
 REFRESH_TOKEN_MAX_LENGTH = 256
+FULL_NAME_MAX_LENGTH = 200  # users.full_name is varchar(200) (erp_db.models.identity)
 
 NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 FullName = Annotated[str, Field(max_length=FULL_NAME_MAX_LENGTH)]
