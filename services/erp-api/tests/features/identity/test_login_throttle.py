@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from prometheus_client import REGISTRY
+
 from erp_api import ApiSettings, create_app
 from erp_api.features.identity.throttle import UNAVAILABLE_WARNING
 from erp_api.testing import serve_in_process
@@ -79,3 +81,23 @@ async def test_with_redis_down_logins_go_on_with_one_warning_each(
     warnings = [r for r in logs.records if r["message"] == UNAVAILABLE_WARNING]
     assert len(warnings) == 3
     assert all(record["level"] == "WARNING" for record in warnings)
+
+
+async def test_each_login_is_counted_by_outcome(make_settings: MakeSettings, make_user: MakeUser) -> None:
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("logins_total", {"outcome": outcome}) or 0.0
+
+    user = await make_user(password=PASSWORD)
+    before = {outcome: count(outcome) for outcome in ("success", "failure", "throttled")}
+    settings = make_settings(LOGIN_MAX_FAILURES="1", LOGIN_FAILURE_WINDOW_S="60")
+    async with serve_in_process(create_app(settings)) as client:
+        await client.post(TOKEN, data=form(user.email))
+        await client.post(TOKEN, data=form(user.email, "wrong password!"))
+        await client.post(TOKEN, data=form(user.email))
+
+    after = {outcome: count(outcome) for outcome in ("success", "failure", "throttled")}
+    assert {outcome: after[outcome] - before[outcome] for outcome in after} == {
+        "success": 1,
+        "failure": 1,
+        "throttled": 1,
+    }

@@ -55,6 +55,12 @@ async def test_no_secret_reaches_a_log_line_even_in_debug_mode(
             await client.post(
                 f"{API}/auth/logout", json={"refresh_token": rotated["refresh_token"]}, headers=bearer
             )
+            # Bad input: a secret-looking username, an over-long password, a 10 kB token.
+            await client.post(f"{API}/auth/token", data={"username": "hunter2-not-an-email", "password": "x"})
+            await client.post(
+                f"{API}/auth/token", data={"username": user.email, "password": "overlong!" * 20}
+            )
+            await client.get(f"{API}/users/me", headers={"Authorization": "Bearer " + "T0KEN" * 2048})
 
     async with erp_db_engine.connect() as connection:
         password_hash = await connection.scalar(select(User.password_hash).where(User.id == user.id))
@@ -71,6 +77,7 @@ async def test_no_secret_reaches_a_log_line_even_in_debug_mode(
             repr(hashlib.sha256(token.encode()).digest()),
         ]
     secrets += [password_hash, password_hash.split("$")[-1], "forged.token.value", "Bearer "]
+    secrets += ["hunter2", "overlong!", "T0KEN"]
 
     text = "\n".join(logs.lines)
     assert "SELECT" in text  # SQL logging was on, so the check means something
