@@ -52,11 +52,14 @@ def test_the_listener_counts_every_request_of_every_worker(erp_db_url, redis_url
         counted = live_count(service.metrics_port) - before
         on_service_port = httpx.get(f"{service.base_url}/metrics", timeout=5).status_code
         per_worker_files = list(scratch.glob("erp-api-metrics-*/counter_*.db"))
-        in_progress = scrape(service.metrics_port)[("http_requests_in_progress", frozenset())]
+        scraped = scrape(service.metrics_port)
+        in_progress = scraped[("http_requests_in_progress", frozenset())]
+        pool_limit = scraped[("db_pool_connections_limit", frozenset())]
 
     assert counted == requests
     assert on_service_port == 404
     assert in_progress == 0
+    assert pool_limit == workers * (5 + 5), "every worker's pool, DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW"
     if workers > 1:
         assert len(per_worker_files) == workers, "every worker served some of the requests"
     assert list(scratch.iterdir()) == [], "the multiprocess directory is removed at exit"
