@@ -28,10 +28,13 @@ Async fixtures run in the session's event loop: set
 ``asyncio_default_test_loop_scope = "session"`` (and
 ``asyncio_default_fixture_loop_scope``) in the project's pytest settings.
 
-Where nothing answers at the loopback address of ``TEST_DATABASE_URL`` or
-``TEST_REDIS_URL`` but the server binaries are installed, the run starts
-private servers (:mod:`erp_api.testing.servers`) and points the variables
-at them; with servers already listening, nothing changes.
+Private servers (:mod:`erp_api.testing.servers`), as ``TEST_PRIVATE_SERVERS``
+says: ``auto`` (the default) starts one where nothing listens at the
+*default* test URL (an explicitly chosen URL that cannot be reached fails
+its tests, loudly) and the server binaries are installed; ``always`` starts
+both whatever listens; ``never`` starts none. The run's
+``TEST_DATABASE_URL``/``TEST_REDIS_URL`` then point at them, and pytest's
+header says so. With servers listening at the defaults, nothing changes.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from erp_db import User
 # import it (and rewrite its asserts): this module only names it, never imports it.
 pytest_plugins = ["erp_db.testing"]
 
+PRIVATE_SERVERS_VARIABLE = "TEST_PRIVATE_SERVERS"
 TEST_REDIS_URL_VARIABLE = "TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 # Fixed, so a token minted with one test's settings verifies in another's app.
@@ -75,20 +79,25 @@ _STARTED = pytest.StashKey[list[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Start private PostgreSQL and Redis servers where the test URLs find none listening."""
-    from erp_db.testing import admin_url_from_env  # registered (and rewritten) by now
+    """Start private PostgreSQL and Redis servers for the run where ``TEST_PRIVATE_SERVERS`` asks."""
+    from erp_db.testing import DEFAULT_TEST_DATABASE_URL, admin_url_from_env  # registered by now
 
+    mode = os.environ.get(PRIVATE_SERVERS_VARIABLE) or "auto"
+    if mode not in {"auto", "always", "never"}:
+        raise pytest.UsageError(f"{PRIVATE_SERVERS_VARIABLE} must be auto, always or never")
     started = config.stash.setdefault(_STARTED, [])
-    database = make_url(admin_url_from_env())
-    if _nothing_listens(database.host, database.port or 5432) and (
+    database = admin_url_from_env()
+    address = make_url(database)
+    if _wanted(mode, database == DEFAULT_TEST_DATABASE_URL, address.host, address.port or 5432) and (
         postgres := _start(config, PostgresServer)
     ):
         os.environ["TEST_DATABASE_URL"] = postgres.admin_url
         started.append(f"PostgreSQL on port {postgres.port}")
-    redis_address = urlsplit(os.environ.get(TEST_REDIS_URL_VARIABLE) or DEFAULT_TEST_REDIS_URL)
-    if _nothing_listens(redis_address.hostname, redis_address.port or 6379) and (
-        redis := _start(config, RedisServer)
-    ):
+    redis_url = os.environ.get(TEST_REDIS_URL_VARIABLE) or DEFAULT_TEST_REDIS_URL
+    redis_address = urlsplit(redis_url)
+    if _wanted(
+        mode, redis_url == DEFAULT_TEST_REDIS_URL, redis_address.hostname, redis_address.port or 6379
+    ) and (redis := _start(config, RedisServer)):
         os.environ[TEST_REDIS_URL_VARIABLE] = redis.url
         started.append(f"Redis on port {redis.port}")
 
@@ -98,9 +107,13 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"erp_api.testing: nothing listened, started private {', '.join(started)}" if started else None
 
 
+def _wanted(mode: str, is_default: bool, host: str | None, port: int) -> bool:
+    if mode != "auto":
+        return mode == "always"
+    return is_default and host in _LOOPBACK and _nothing_listens(host, port)
+
+
 def _nothing_listens(host: str | None, port: int) -> bool:
-    if host not in _LOOPBACK:
-        return False  # a remote server is never replaced: its tests fail, loudly
     try:
         with socket.create_connection((host, port), timeout=1):
             return False
