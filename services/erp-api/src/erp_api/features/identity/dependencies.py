@@ -23,7 +23,7 @@ from fastapi.security import OAuth2PasswordBearer
 from erp_api.dependencies import SessionDep
 from erp_api.errors import Forbidden, Unauthorized
 from erp_api.features.identity.tokens import InvalidAccessToken, signing_key, user_id_from_access_token
-from erp_api.settings import ApiSettings
+from erp_api.lifespan import app_state
 from erp_db import User
 
 TOKEN_PATH: Final = "/auth/token"  # noqa: S105 (a path, not a secret)
@@ -66,7 +66,7 @@ async def current_user(
     """The active user whose access token the request carries."""
     if not token:
         raise Unauthorized("Not authenticated", headers=MISSING_TOKEN)
-    settings: ApiSettings = request.state.settings
+    settings = app_state(request)["settings"]
     try:
         user_id = user_id_from_access_token(token, key=signing_key(settings), issuer=settings.app_name)
     except InvalidAccessToken:
