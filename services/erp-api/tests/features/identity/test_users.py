@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_api.testing.identity import unique_email
+from erp_api.testing.organizations import Caller, OrganizationsApi
 from erp_db import RefreshToken, User
 
 from .conftest import AuthHeaders, MakeUser
@@ -181,3 +182,17 @@ async def test_the_plugins_authenticated_client_acts_as_its_signed_in_user(
     assert me.status_code == 200
     assert me.json()["id"] == str(signed_in_user.id)
     assert anonymous.status_code == 401
+
+
+async def test_a_superuser_administers_users_but_sees_no_organisation(
+    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders
+) -> None:
+    owner, admin = await make_user(), await make_user(is_superuser=True)
+    api = OrganizationsApi(client)
+    organization = await api.create_organization(Caller(owner.id, owner.email, auth_headers(owner)))
+
+    read = await client.get(f"/api/v1/organizations/{organization['id']}", headers=auth_headers(admin))
+    listed = await client.get("/api/v1/organizations", headers=auth_headers(admin))
+
+    assert read.status_code == 404
+    assert listed.json()["items"] == []
