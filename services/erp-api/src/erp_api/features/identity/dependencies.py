@@ -80,6 +80,24 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+async def optional_current_user(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer_token)],
+) -> User | None:
+    """The signed-in user when the request carries an access token, else ``None``.
+
+    For the routes of docs/contract.md §9 that a refresh token authorises by
+    itself (``/auth/logout``): a token that is sent must still be valid.
+    """
+    if not token:
+        return None
+    return await current_user(request, session, token)
+
+
+OptionalCurrentUser = Annotated[User | None, Depends(optional_current_user)]
+
+
 async def current_superuser(user: CurrentUser) -> User:
     """The current user, who must be a superuser (user administration only, no organisation access)."""
     if not user.is_superuser:

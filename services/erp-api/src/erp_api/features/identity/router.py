@@ -23,6 +23,7 @@ from erp_api.features.identity.dependencies import (
     MISSING_TOKEN,
     CurrentSuperuser,
     CurrentUser,
+    OptionalCurrentUser,
 )
 from erp_api.features.identity.schemas import (
     PasswordForm,
@@ -100,13 +101,18 @@ async def rotate_tokens(body: RefreshRequest, session: SessionDep, settings: Set
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
-async def logout(body: RefreshRequest, user: CurrentUser, session: SessionDep) -> None:
-    """Revoke the refresh token's family; an unknown, spent or revoked token is fine too (idempotent)."""
+async def logout(body: RefreshRequest, user: OptionalCurrentUser, session: SessionDep) -> None:
+    """Revoke the refresh token's family; an unknown, spent or revoked token is fine too (idempotent).
+
+    The refresh token is the credential (a client whose access token has
+    expired can still log out); a caller who also signs in may only log out
+    their own sessions.
+    """
     owner = await refresh_tokens.token_owner(session, body.refresh_token)
     if owner is None:
         return
     owner_id, family_id = owner
-    if owner_id != user.id:
+    if user is not None and owner_id != user.id:
         raise Forbidden("The refresh token belongs to another user")
     await refresh_tokens.revoke_family(session, family_id)
 
