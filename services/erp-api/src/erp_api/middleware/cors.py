@@ -23,8 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from erp_api.problems import problem_response
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
-EXPOSED_HEADERS = ("X-Request-ID",)
+# What a browser client of §9-§10 sends and must read: conditional requests
+# (If-Match, If-None-Match, ETag), where a created thing lives, when to retry
+# after a 429, and why a token was refused.
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
+EXPOSED_HEADERS = ("ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID")
 
 
 class StrictCORSMiddleware:
