@@ -86,7 +86,9 @@ def serve(args: argparse.Namespace) -> int:
     # Several worker processes (or the reloader's child): their metrics go to a
     # fresh directory of per-process files, set before any worker starts, and
     # this supervising process serves their sum (erp_api.metrics_listener).
-    multiprocess_dir = prepare_multiprocess_dir() if args.workers > 1 or args.reload else None
+    # With the listener off, nothing reads them: the workers count in memory.
+    supervised = args.workers > 1 or args.reload
+    multiprocess_dir = prepare_multiprocess_dir() if settings.metrics_port and supervised else None
     try:
         if settings.metrics_port:
             try:
