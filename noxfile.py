@@ -331,6 +331,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs, env=service_env(session))
     # Identity: GET /users/me against a bare JWT + primary-key route, /healthz/live during logins.
     session.run("python", "benchmarks/identity.py", *session.posargs, env=service_env(session))
+    # Organisations: get-by-id, a list of 50 and create against the same SQL without the stack.
+    session.run("python", "benchmarks/organizations.py", *session.posargs, env=service_env(session))
 
 
 @nox.session(tags=["perf"])

@@ -90,7 +90,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=2.0, help="wrk's per-request timeout, seconds")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a throughput ratio is missed too")
-    return parser.parse_args(argv)
+    # `nox -s bench -- …` hands every bench the same arguments (run.py's --breakdown too).
+    args, _ = parser.parse_known_args(argv)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -147,10 +147,12 @@ def test_kubernetes_service_link_variables_do_not_stop_the_service():
         "REDIS_SERVICE_PORT": "6379",
         "DATABASE_PORT": "tcp://10.0.0.4:5432",
         "DATABASE_SERVICE_HOST": "10.0.0.4",
+        "METRICS_PORT": "tcp://10.0.0.5:9090",  # a Service named `metrics`
     }
     settings = settings_from_env(ApiSettings, {**BASE, **links, "REDIS_HOST": "redis"})
 
     assert settings.redis.url.get_secret_value() == "redis://redis:6379/0"
+    assert settings.metrics_port == 9464
 
 
 def test_an_upper_case_cors_origin_is_normalised_to_what_browsers_send():

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
 from erp_cache import RedisSettings
-from erp_core import CoreSettings, Environment
+from erp_core import CoreSettings, Environment, IgnoreServiceLink
 from erp_db import DatabaseSettings
 
 # An origin is scheme://host[:port], nothing after it (RFC 6454 serialisation).
@@ -36,7 +36,7 @@ class ApiSettings(CoreSettings):
     shutdown_timeout_s: float = Field(25.0, gt=0, le=3600, allow_inf_nan=False)
     max_request_body_bytes: int = Field(1_048_576, ge=1, le=1_073_741_824)
     # The Prometheus listener of docs/contract.md §12, its own port; 0 turns it off.
-    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_port: Annotated[int, IgnoreServiceLink] = Field(9464, ge=0, le=65535)
     # false leaves the health probes out of the access log (docs/contract.md §7).
     access_log_health_probes: bool = True
     # Identity (docs/contract.md §9). Unset outside staging/production, the
