@@ -27,12 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import dataclasses
 import datetime
-import json
-import os
-import shutil
-import statistics
 import sys
 import tempfile
 import uuid
@@ -48,14 +43,25 @@ from erp_api.features.identity.tokens import issue_access_token
 from erp_db.testing import temporary_database
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import Server
+from side_by_side import (
+    APP_NAME,
+    JWT_SECRET_KEY,
+    SERVICE_SETTINGS,
+    check_targets,
+    finish,
+    medians,
+    parse_options,
+    print_medians,
+    print_targets,
+    ratio,
+    run_rounds,
+    server_urls,
+    service_and_baseline,
+    warm_up,
+    wrk_missing,
+    wrk_settings,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-OUTPUT_DIR = ROOT / ".bench"
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-APP_NAME = "erp-api-bench"
-JWT_SECRET_KEY = "bench-only-jwt-secret-key-of-at-least-32-bytes"  # noqa: S105 (a throwaway bench key)
 PASSWORD = "bench password, not a secret"  # noqa: S105
 LOGIN_CLIENTS = 4
 
@@ -72,34 +78,13 @@ end
 """
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: %(default)s)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (default: %(default)s)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per route")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="wrk's per-request timeout, seconds")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a throughput ratio is missed too")
-    # `nox -s bench -- …` hands run.py's options (--breakdown) to this script too.
-    args, _ = parser.parse_known_args(argv)
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
+    args = parse_options(argv, __doc__)
+    if wrk_missing():
         return 2
-    admin_url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS_URL
     with tempfile.TemporaryDirectory(prefix="erp-bench-identity-") as scratch:
-        report = asyncio.run(_serve_and_measure(args, Path(scratch), admin_url, redis_url))
-    OUTPUT_DIR.mkdir(exist_ok=True)
-    (OUTPUT_DIR / "identity-latest.json").write_text(json.dumps(report, indent=2, sort_keys=True))
-    _print(report)
-    faults = [name for name, met in report["targets"].items() if not met and not name.startswith("ratio")]
-    missed = [name for name, met in report["targets"].items() if not met]
-    return 1 if faults or (args.strict and missed) else 0
+        report = asyncio.run(_serve_and_measure(args, Path(scratch), *server_urls()))
+    return finish("identity", report, _print, strict=args.strict)
 
 
 async def _serve_and_measure(
@@ -107,40 +92,15 @@ async def _serve_and_measure(
 ) -> dict[str, Any]:
     async with temporary_database(admin_url) as database_url:
         user_id, login_emails = await _seed(database_url)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "DATABASE_URL": database_url,
-            "APP_CACHE_REDIS_URL": redis_url,
-            "APP_NAME": APP_NAME,
-            "JWT_SECRET_KEY": JWT_SECRET_KEY,
-        }
-        service_env = {
-            **env,
-            "ENVIRONMENT": "production",
-            "LOG_LEVEL": "INFO",
-            "LOG_FORMAT": "json",
-            "METRICS_PORT": "0",
-            # Successful logins never count against the throttle; this keeps a
-            # stray failure from turning the run into 429s.
-            "LOGIN_MAX_FAILURES": "1000",
-        }
-        baseline_argv = [
-            sys.executable, "-m", "uvicorn", "bare_identity:app", "--app-dir", str(BENCH_DIR),
-            "--workers", "1", "--no-server-header", "--no-access-log",
-        ]  # fmt: skip
-        servers = {
-            "service": Server("service", service_env, scratch),
-            "baseline": Server("baseline", env, scratch, command=baseline_argv),
-        }
-        try:
-            for server in servers.values():
-                server.start()
-            servers["service"].wait_for("/healthz/ready")
-            servers["baseline"].wait_for("/docs")
+        # Successful logins never count against the throttle; this keeps a
+        # stray failure from turning the run into 429s.
+        service_env = {"LOGIN_MAX_FAILURES": "1000"}
+        with service_and_baseline(
+            database_url, redis_url, scratch, baseline_module="bare_identity", service_env=service_env
+        ) as pair:
             token = issue_access_token(user_id, key=JWT_SECRET_KEY.encode(), issuer=APP_NAME, ttl_s=3600)
-            report = _measure(args, servers, token, login_emails, scratch)
-        finally:
-            report["exit_statuses"] = {name: server.stop() for name, server in servers.items()}
+            report = _measure(args, pair.servers, token, login_emails, scratch)
+    report["exit_statuses"] = pair.exit_statuses
     return report
 
 
@@ -178,6 +138,7 @@ def _measure(
     login_script.write_text(REPORT_SCRIPT.read_text() + LOGIN_SCRIPT)
     bearer = [f"Authorization: Bearer {token}"]
     wrk = {"connections": args.connections, "timeout_s": args.timeout}
+    logins: list[LoadResult] = []
 
     def me(server: str, duration_s: float) -> LoadResult:
         path = "/api/v1/users/me" if server == "service" else "/users/me"
@@ -186,10 +147,10 @@ def _measure(
     def live(duration_s: float) -> LoadResult:
         return run_wrk(servers["service"], "/healthz/live", duration_s=duration_s, **wrk)
 
-    def live_during_logins(duration_s: float) -> tuple[LoadResult, list[LoadResult]]:
+    def live_during_logins(duration_s: float) -> LoadResult:
         # The logins start first and end last, so they cover the whole live run.
         with concurrent.futures.ThreadPoolExecutor(LOGIN_CLIENTS) as pool:
-            logins = [
+            clients = [
                 pool.submit(
                     run_wrk,
                     servers["service"],
@@ -202,90 +163,50 @@ def _measure(
                 )
                 for email in emails
             ]
-            started = concurrent.futures.wait(logins, timeout=1)  # let the logins get going
+            started = concurrent.futures.wait(clients, timeout=1)  # let the logins get going
             assert not started.done, "a login client ended early"
             result = live(duration_s)
-            return result, [login.result() for login in logins]
+            logins.extend(client.result() for client in clients)
+            return result
 
     runs = {
         "me service": lambda d: me("service", d),
         "me baseline": lambda d: me("baseline", d),
         "live alone": live,
     }
-    warmup = {name: run(args.warmup) for name, run in runs.items()}
-    rounds: dict[str, list[LoadResult]] = {name: [] for name in [*runs, "live during logins"]}
-    logins: list[LoadResult] = []
-    names = [*runs, "live during logins"]
-    for number in range(args.rounds):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            if name == "live during logins":
-                result, login_results = live_during_logins(args.duration)
-                rounds[name].append(result)
-                logins += login_results
-            else:
-                rounds[name].append(runs[name](args.duration))
-        print(
-            f"round {number + 1}/{args.rounds}: "
-            + ", ".join(f"{name} {results[-1].requests_per_s:,.0f}/s" for name, results in rounds.items()),
-            flush=True,
-        )
-    medians = {name: _medians(results) for name, results in rounds.items()}
-    medians["logins (each client)"] = _medians(logins)
+    warmup = warm_up(runs, args.warmup)  # the logins need none
+    rounds = run_rounds(
+        {**runs, "live during logins": live_during_logins}, rounds=args.rounds, duration_s=args.duration
+    )
+    figures = {name: medians(results) for name, results in rounds.items()}
+    figures["logins (each client)"] = medians(logins)
     ratios = {
-        "me": medians["me service"]["requests_per_s"] / medians["me baseline"]["requests_per_s"],
-        "live during logins": medians["live during logins"]["requests_per_s"]
-        / medians["live alone"]["requests_per_s"],
+        "me": ratio(figures, "me service", "me baseline"),
+        "live during logins": ratio(figures, "live during logins", "live alone"),
     }
     every_run = [r for results in rounds.values() for r in results] + list(warmup.values()) + logins
-    targets = {
-        **{f"ratio: {name} >= {target:.2f}": ratios[name] >= target for name, target in TARGETS.items()},
-        "zero non-2xx": all(result.non_2xx == 0 for result in every_run),
-        "zero socket errors": all(result.socket_errors == 0 for result in every_run),
-    }
     return {
-        "medians": medians,
+        "medians": figures,
         "ratios": ratios,
-        "targets": targets,
+        "targets": check_targets(ratios, TARGETS, every_run, label="ratio: {name} >= {target:.2f}"),
         "settings": {
-            "wrk": f"-t1 -c{args.connections} -d{args.duration:g}s --timeout {args.timeout:g}s",
+            "wrk": wrk_settings(args),
             "logins": f"{LOGIN_CLIENTS} x wrk -t1 -c1 POST /api/v1/auth/token",
             "rounds": args.rounds,
             "warmup_s": args.warmup,
-            "service": "ENVIRONMENT=production LOG_LEVEL=INFO LOG_FORMAT=json, metrics off",
+            "service": SERVICE_SETTINGS,
             "baseline": "bare_identity, uvicorn --no-access-log",
         },
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
-def _medians(results: list[LoadResult]) -> dict[str, float]:
-    figures = [
-        {
-            **dataclasses.asdict(r),
-            "requests_per_s": r.requests_per_s,
-            "cpu_us_per_request": r.cpu_us_per_request,
-        }
-        for r in results
-    ]
-    summary = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
-    summary["non_2xx"] = sum(f["non_2xx"] for f in figures)
-    summary["socket_errors"] = sum(f["socket_errors"] for f in figures)
-    return summary
-
-
 def _print(report: dict[str, Any]) -> None:
     settings = report["settings"]
     print(f"\nwrk {settings['wrk']}; logins: {settings['logins']}; medians of {settings['rounds']} rounds")
-    print(f"{'run':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}")
-    for name, m in report["medians"].items():
-        print(
-            f"{name:<22}{m['requests_per_s']:>9,.1f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
-            f"{m['non_2xx']:>9.0f}{m['socket_errors']:>9.0f}"
-        )
+    print_medians(report["medians"], first_column="run", width=22, rps_decimals=1, cpu_column=False)
     print("req/s ratios: " + ", ".join(f"{name} {value:.2f}" for name, value in report["ratios"].items()))
-    for target, met in report["targets"].items():
-        print(f"  {'met   ' if met else 'MISSED'} {target}")
+    print_targets(report["targets"])
 
 
 if __name__ == "__main__":

@@ -26,10 +26,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
-import json
-import os
-import shutil
-import statistics
 import sys
 import tempfile
 import uuid
@@ -44,14 +40,25 @@ from erp_api.features.identity.tokens import issue_access_token
 from erp_db.testing import temporary_database
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import Server
-
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-OUTPUT_DIR = ROOT / ".bench"
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-APP_NAME = "erp-api-bench"
-JWT_SECRET_KEY = "bench-only-jwt-secret-key-of-at-least-32-bytes"  # noqa: S105 (a throwaway bench key)
+from side_by_side import (
+    APP_NAME,
+    JWT_SECRET_KEY,
+    SERVICE_SETTINGS,
+    Run,
+    check_targets,
+    finish,
+    medians,
+    parse_options,
+    print_medians,
+    print_targets,
+    ratio,
+    run_rounds,
+    server_urls,
+    service_and_baseline,
+    warm_up,
+    wrk_missing,
+    wrk_settings,
+)
 
 TARGETS = {"get": 0.85, "list": 0.85, "create": 0.75}
 # Seeded before the run: the caller's organisations (more than one page of 50) among other tenants'.
@@ -82,34 +89,13 @@ class Route:
     path: str
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: %(default)s)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (default: %(default)s)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per route")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="wrk's per-request timeout, seconds")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a throughput ratio is missed too")
-    # `nox -s bench -- …` hands every bench the same arguments (run.py's --breakdown too).
-    args, _ = parser.parse_known_args(argv)
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
+    args = parse_options(argv, __doc__)
+    if wrk_missing():
         return 2
-    admin_url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS_URL
     with tempfile.TemporaryDirectory(prefix="erp-bench-organizations-") as scratch:
-        report = asyncio.run(_serve_and_measure(args, Path(scratch), admin_url, redis_url))
-    OUTPUT_DIR.mkdir(exist_ok=True)
-    (OUTPUT_DIR / "organizations-latest.json").write_text(json.dumps(report, indent=2, sort_keys=True))
-    _print(report)
-    faults = [name for name, met in report["targets"].items() if not met and not name.startswith("ratio")]
-    missed = [name for name, met in report["targets"].items() if not met]
-    return 1 if faults or (args.strict and missed) else 0
+        report = asyncio.run(_serve_and_measure(args, Path(scratch), *server_urls()))
+    return finish("organizations", report, _print, strict=args.strict)
 
 
 async def _serve_and_measure(
@@ -117,39 +103,13 @@ async def _serve_and_measure(
 ) -> dict[str, Any]:
     async with temporary_database(admin_url) as database_url:
         caller_id, organization_id, sizes = await _seed(database_url)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "DATABASE_URL": database_url,
-            "APP_CACHE_REDIS_URL": redis_url,
-            "APP_NAME": APP_NAME,
-            "JWT_SECRET_KEY": JWT_SECRET_KEY,
-        }
-        service_env = {
-            **env,
-            "ENVIRONMENT": "production",
-            "LOG_LEVEL": "INFO",
-            "LOG_FORMAT": "json",
-            "METRICS_PORT": "0",
-        }
-        baseline_argv = [
-            sys.executable, "-m", "uvicorn", "bare_organizations:app", "--app-dir", str(BENCH_DIR),
-            "--workers", "1", "--no-server-header", "--no-access-log",
-        ]  # fmt: skip
-        servers = {
-            "service": Server("service", service_env, scratch),
-            "baseline": Server("baseline", env, scratch, command=baseline_argv),
-        }
-        try:
-            for server in servers.values():
-                server.start()
-            servers["service"].wait_for("/healthz/ready")
-            servers["baseline"].wait_for("/docs")
+        with service_and_baseline(
+            database_url, redis_url, scratch, baseline_module="bare_organizations"
+        ) as pair:
             token = issue_access_token(caller_id, key=JWT_SECRET_KEY.encode(), issuer=APP_NAME, ttl_s=3600)
-            report = _measure(args, servers, token, organization_id, scratch)
-        finally:
-            report_exit = {name: server.stop() for name, server in servers.items()}
+            report = _measure(args, pair.servers, token, organization_id, scratch)
     report["seeded"] = sizes
-    report["exit_statuses"] = report_exit
+    report["exit_statuses"] = pair.exit_statuses
     return report
 
 
@@ -217,92 +177,56 @@ def _measure(
         Route("list", "GET", "/api/v1/organizations?limit=50"),
         Route("create", "POST", "/api/v1/organizations"),
     ]
-    runs = [(route, server) for route in routes for server in servers]
 
-    def load(route: Route, server: str, duration_s: float) -> LoadResult:
+    def load(route: Route, server: str) -> Run:
         posting = route.method == "POST"
-        return run_wrk(
-            servers[server],
-            route.path,
-            connections=args.connections,
-            duration_s=duration_s,
-            timeout_s=args.timeout,
-            headers=[f"Authorization: Bearer {token}"]
-            + (["Content-Type: application/json"] if posting else []),
-            script=create_script if posting else REPORT_SCRIPT,
-            script_args=[f"b{uuid.uuid4().hex[:12]}"] if posting else (),
-        )
 
-    warmup = {f"{route.name} {server}": load(route, server, args.warmup) for route, server in runs}
-    rounds: dict[str, list[LoadResult]] = {f"{route.name} {server}": [] for route, server in runs}
-    for number in range(args.rounds):
-        shift = number % len(runs)
-        for route, server in runs[shift:] + runs[:shift]:
-            rounds[f"{route.name} {server}"].append(load(route, server, args.duration))
-        print(
-            f"round {number + 1}/{args.rounds}: "
-            + ", ".join(f"{name} {results[-1].requests_per_s:,.0f}/s" for name, results in rounds.items()),
-            flush=True,
-        )
-    medians = {name: _medians(results) for name, results in rounds.items()}
+        def run(duration_s: float) -> LoadResult:
+            return run_wrk(
+                servers[server],
+                route.path,
+                connections=args.connections,
+                duration_s=duration_s,
+                timeout_s=args.timeout,
+                headers=[f"Authorization: Bearer {token}"]
+                + (["Content-Type: application/json"] if posting else []),
+                script=create_script if posting else REPORT_SCRIPT,
+                script_args=[f"b{uuid.uuid4().hex[:12]}"] if posting else (),
+            )
+
+        return run
+
+    runs = {f"{route.name} {server}": load(route, server) for route in routes for server in servers}
+    warmup = warm_up(runs, args.warmup)
+    rounds = run_rounds(runs, rounds=args.rounds, duration_s=args.duration)
+    figures = {name: medians(results) for name, results in rounds.items()}
     ratios = {
-        route.name: medians[f"{route.name} service"]["requests_per_s"]
-        / medians[f"{route.name} baseline"]["requests_per_s"]
-        for route in routes
+        route.name: ratio(figures, f"{route.name} service", f"{route.name} baseline") for route in routes
     }
     every_run = [result for results in rounds.values() for result in results] + list(warmup.values())
-    targets = {
-        **{
-            f"ratio: service {name} >= {target:.2f} x baseline": ratios[name] >= target
-            for name, target in TARGETS.items()
-        },
-        "zero non-2xx": all(result.non_2xx == 0 for result in every_run),
-        "zero socket errors": all(result.socket_errors == 0 for result in every_run),
-    }
     return {
-        "medians": medians,
+        "medians": figures,
         "ratios": ratios,
-        "targets": targets,
+        "targets": check_targets(
+            ratios, TARGETS, every_run, label="ratio: service {name} >= {target:.2f} x baseline"
+        ),
         "settings": {
-            "wrk": f"-t1 -c{args.connections} -d{args.duration:g}s --timeout {args.timeout:g}s",
+            "wrk": wrk_settings(args),
             "rounds": args.rounds,
             "warmup_s": args.warmup,
-            "service": "ENVIRONMENT=production LOG_LEVEL=INFO LOG_FORMAT=json, metrics off",
+            "service": SERVICE_SETTINGS,
             "baseline": "bare_organizations, uvicorn --no-access-log",
         },
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
-def _medians(results: list[LoadResult]) -> dict[str, float]:
-    figures = [
-        {
-            **dataclasses.asdict(r),
-            "requests_per_s": r.requests_per_s,
-            "cpu_us_per_request": r.cpu_us_per_request,
-        }
-        for r in results
-    ]
-    summary = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
-    summary["non_2xx"] = sum(f["non_2xx"] for f in figures)
-    summary["socket_errors"] = sum(f["socket_errors"] for f in figures)
-    return summary
-
-
 def _print(report: dict[str, Any]) -> None:
     settings = report["settings"]
     print(f"\nseeded: {report['seeded']}; wrk {settings['wrk']}, medians of {settings['rounds']} rounds")
-    print(
-        f"{'route':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}{'CPU µs/req':>12}"
-    )
-    for name, m in report["medians"].items():
-        print(
-            f"{name:<18}{m['requests_per_s']:>9,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
-            f"{m['non_2xx']:>9.0f}{m['socket_errors']:>9.0f}{m['cpu_us_per_request']:>12.0f}"
-        )
+    print_medians(report["medians"], first_column="route", width=18, rps_decimals=0, cpu_column=True)
     print("req/s ratios service/baseline: " + ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items()))
-    for target, met in report["targets"].items():
-        print(f"  {'met   ' if met else 'MISSED'} {target}")
+    print_targets(report["targets"])
 
 
 if __name__ == "__main__":
