@@ -25,13 +25,9 @@ MISSED and fails only with ``--strict``. Figures go to
 from __future__ import annotations
 
 import argparse
-import asyncio
 import concurrent.futures
-import datetime
 import sys
-import tempfile
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,33 +35,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from erp_api.features.identity.passwords import hash_password
-from erp_api.features.identity.tokens import issue_access_token
-from erp_db.testing import temporary_database
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import Server
-from side_by_side import (
-    APP_NAME,
-    JWT_SECRET_KEY,
-    SERVICE_SETTINGS,
-    check_targets,
-    finish,
-    medians,
-    parse_options,
-    print_medians,
-    print_targets,
-    ratio,
-    run_rounds,
-    server_urls,
-    service_and_baseline,
-    warm_up,
-    wrk_missing,
-    wrk_settings,
-)
+from side_by_side import Run, SideBySide, Table, bearer_token, build_report, main, measure, medians, ratio
 
 PASSWORD = "bench password, not a secret"  # noqa: S105
 LOGIN_CLIENTS = 4
 
 TARGETS = {"me": 0.90, "live during logins": 0.50}
+RATIO = "ratio: {name} >= {target:.2f}"
+TABLE = Table("run", width=22, rps_decimals=1, cpu_column=False, ratios_label="req/s ratios")
 
 LOGIN_SCRIPT = """
 -- POST /api/v1/auth/token with the password form of one seeded user (script argument).
@@ -76,32 +55,6 @@ function init(args)
   wrk.body = "username=" .. args[1] .. "&password=" .. args[2]
 end
 """
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_options(argv, __doc__)
-    if wrk_missing():
-        return 2
-    with tempfile.TemporaryDirectory(prefix="erp-bench-identity-") as scratch:
-        report = asyncio.run(_serve_and_measure(args, Path(scratch), *server_urls()))
-    return finish("identity", report, _print, strict=args.strict)
-
-
-async def _serve_and_measure(
-    args: argparse.Namespace, scratch: Path, admin_url: str, redis_url: str
-) -> dict[str, Any]:
-    async with temporary_database(admin_url) as database_url:
-        user_id, login_emails = await _seed(database_url)
-        # Successful logins never count against the throttle; this keeps a
-        # stray failure from turning the run into 429s.
-        service_env = {"LOGIN_MAX_FAILURES": "1000"}
-        with service_and_baseline(
-            database_url, redis_url, scratch, baseline_module="bare_identity", service_env=service_env
-        ) as pair:
-            token = issue_access_token(user_id, key=JWT_SECRET_KEY.encode(), issuer=APP_NAME, ttl_s=3600)
-            report = _measure(args, pair.servers, token, login_emails, scratch)
-    report["exit_statuses"] = pair.exit_statuses
-    return report
 
 
 async def _seed(database_url: str) -> tuple[uuid.UUID, list[str]]:
@@ -132,11 +85,12 @@ async def _seed(database_url: str) -> tuple[uuid.UUID, list[str]]:
 
 
 def _measure(
-    args: argparse.Namespace, servers: dict[str, Server], token: str, emails: list[str], scratch: Path
+    args: argparse.Namespace, servers: dict[str, Server], seeded: tuple[uuid.UUID, list[str]], scratch: Path
 ) -> dict[str, Any]:
+    user_id, emails = seeded
     login_script = scratch / "login.lua"
     login_script.write_text(REPORT_SCRIPT.read_text() + LOGIN_SCRIPT)
-    bearer = [f"Authorization: Bearer {token}"]
+    bearer = [f"Authorization: Bearer {bearer_token(user_id)}"]
     wrk = {"connections": args.connections, "timeout_s": args.timeout}
     logins: list[LoadResult] = []
 
@@ -169,45 +123,35 @@ def _measure(
             logins.extend(client.result() for client in clients)
             return result
 
-    runs = {
+    runs: dict[str, Run] = {
         "me service": lambda d: me("service", d),
         "me baseline": lambda d: me("baseline", d),
         "live alone": live,
     }
-    warmup = warm_up(runs, args.warmup)  # the logins need none
-    rounds = run_rounds(
-        {**runs, "live during logins": live_during_logins}, rounds=args.rounds, duration_s=args.duration
-    )
-    figures = {name: medians(results) for name, results in rounds.items()}
+    runs["live during logins"] = live_during_logins
+    measured = measure(runs, args, unwarmed={"live during logins"})  # the logins need no warm-up
+    figures = measured.medians()
     figures["logins (each client)"] = medians(logins)
     ratios = {
         "me": ratio(figures, "me service", "me baseline"),
         "live during logins": ratio(figures, "live during logins", "live alone"),
     }
-    every_run = [r for results in rounds.values() for r in results] + list(warmup.values()) + logins
-    return {
-        "medians": figures,
-        "ratios": ratios,
-        "targets": check_targets(ratios, TARGETS, every_run, label="ratio: {name} >= {target:.2f}"),
-        "settings": {
-            "wrk": wrk_settings(args),
-            "logins": f"{LOGIN_CLIENTS} x wrk -t1 -c1 POST /api/v1/auth/token",
-            "rounds": args.rounds,
-            "warmup_s": args.warmup,
-            "service": SERVICE_SETTINGS,
-            "baseline": "bare_identity, uvicorn --no-access-log",
-        },
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
+    logins_settings = {"logins": f"{LOGIN_CLIENTS} x wrk -t1 -c1 POST /api/v1/auth/token"}
+    return build_report(
+        args, figures, ratios, measured.every_run() + logins, TARGETS, RATIO, "bare_identity", logins_settings
+    )
 
 
-def _print(report: dict[str, Any]) -> None:
+def _heading(report: dict[str, Any]) -> str:
     settings = report["settings"]
-    print(f"\nwrk {settings['wrk']}; logins: {settings['logins']}; medians of {settings['rounds']} rounds")
-    print_medians(report["medians"], first_column="run", width=22, rps_decimals=1, cpu_column=False)
-    print("req/s ratios: " + ", ".join(f"{name} {value:.2f}" for name, value in report["ratios"].items()))
-    print_targets(report["targets"])
+    return f"wrk {settings['wrk']}; logins: {settings['logins']}; medians of {settings['rounds']} rounds"
 
+
+# Successful logins never count against the throttle; this keeps a stray
+# failure from turning the run into 429s.
+BENCH = SideBySide(
+    "identity", "bare_identity", _seed, _measure, _heading, TABLE, service_env={"LOGIN_MAX_FAILURES": "1000"}
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(BENCH, sys.argv[1:], __doc__))

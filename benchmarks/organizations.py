@@ -23,44 +23,24 @@ neighbours). Figures go to ``.bench/organizations-latest.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
-import datetime
 import sys
-import tempfile
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from erp_api.features.identity.tokens import issue_access_token
-from erp_db.testing import temporary_database
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import Server
-from side_by_side import (
-    APP_NAME,
-    JWT_SECRET_KEY,
-    SERVICE_SETTINGS,
-    Run,
-    check_targets,
-    finish,
-    medians,
-    parse_options,
-    print_medians,
-    print_targets,
-    ratio,
-    run_rounds,
-    server_urls,
-    service_and_baseline,
-    warm_up,
-    wrk_missing,
-    wrk_settings,
-)
+from side_by_side import Run, SideBySide, Table, bearer_token, build_report, main, measure, ratio
 
 TARGETS = {"get": 0.85, "list": 0.85, "create": 0.75}
+RATIO = "ratio: service {name} >= {target:.2f} x baseline"
+TABLE = Table(
+    "route", width=18, rps_decimals=0, cpu_column=True, ratios_label="req/s ratios service/baseline"
+)
 # Seeded before the run: the caller's organisations (more than one page of 50) among other tenants'.
 CALLER_ORGANIZATIONS = 60
 OTHER_USERS = 1000
@@ -87,30 +67,6 @@ class Route:
     name: str
     method: str
     path: str
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_options(argv, __doc__)
-    if wrk_missing():
-        return 2
-    with tempfile.TemporaryDirectory(prefix="erp-bench-organizations-") as scratch:
-        report = asyncio.run(_serve_and_measure(args, Path(scratch), *server_urls()))
-    return finish("organizations", report, _print, strict=args.strict)
-
-
-async def _serve_and_measure(
-    args: argparse.Namespace, scratch: Path, admin_url: str, redis_url: str
-) -> dict[str, Any]:
-    async with temporary_database(admin_url) as database_url:
-        caller_id, organization_id, sizes = await _seed(database_url)
-        with service_and_baseline(
-            database_url, redis_url, scratch, baseline_module="bare_organizations"
-        ) as pair:
-            token = issue_access_token(caller_id, key=JWT_SECRET_KEY.encode(), issuer=APP_NAME, ttl_s=3600)
-            report = _measure(args, pair.servers, token, organization_id, scratch)
-    report["seeded"] = sizes
-    report["exit_statuses"] = pair.exit_statuses
-    return report
 
 
 async def _seed(database_url: str) -> tuple[uuid.UUID, uuid.UUID, dict[str, int]]:
@@ -166,10 +122,11 @@ async def _seed(database_url: str) -> tuple[uuid.UUID, uuid.UUID, dict[str, int]
 def _measure(
     args: argparse.Namespace,
     servers: dict[str, Server],
-    token: str,
-    organization_id: uuid.UUID,
+    seeded: tuple[uuid.UUID, uuid.UUID, dict[str, int]],
     scratch: Path,
 ) -> dict[str, Any]:
+    caller_id, organization_id, sizes = seeded
+    token = bearer_token(caller_id)
     create_script = scratch / "create.lua"
     create_script.write_text(REPORT_SCRIPT.read_text() + CREATE_SCRIPT)
     routes = [
@@ -197,37 +154,21 @@ def _measure(
         return run
 
     runs = {f"{route.name} {server}": load(route, server) for route in routes for server in servers}
-    warmup = warm_up(runs, args.warmup)
-    rounds = run_rounds(runs, rounds=args.rounds, duration_s=args.duration)
-    figures = {name: medians(results) for name, results in rounds.items()}
+    measured = measure(runs, args)
+    figures = measured.medians()
     ratios = {
         route.name: ratio(figures, f"{route.name} service", f"{route.name} baseline") for route in routes
     }
-    every_run = [result for results in rounds.values() for result in results] + list(warmup.values())
-    return {
-        "medians": figures,
-        "ratios": ratios,
-        "targets": check_targets(
-            ratios, TARGETS, every_run, label="ratio: service {name} >= {target:.2f} x baseline"
-        ),
-        "settings": {
-            "wrk": wrk_settings(args),
-            "rounds": args.rounds,
-            "warmup_s": args.warmup,
-            "service": SERVICE_SETTINGS,
-            "baseline": "bare_organizations, uvicorn --no-access-log",
-        },
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
+    report = build_report(args, figures, ratios, measured.every_run(), TARGETS, RATIO, "bare_organizations")
+    return {**report, "seeded": sizes}
 
 
-def _print(report: dict[str, Any]) -> None:
-    settings = report["settings"]
-    print(f"\nseeded: {report['seeded']}; wrk {settings['wrk']}, medians of {settings['rounds']} rounds")
-    print_medians(report["medians"], first_column="route", width=18, rps_decimals=0, cpu_column=True)
-    print("req/s ratios service/baseline: " + ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items()))
-    print_targets(report["targets"])
+def _heading(report: dict[str, Any]) -> str:
+    wrk, rounds = report["settings"]["wrk"], report["settings"]["rounds"]
+    return f"seeded: {report['seeded']}; wrk {wrk}, medians of {rounds} rounds"
 
+
+BENCH = SideBySide("organizations", "bare_organizations", _seed, _measure, _heading, TABLE)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(BENCH, sys.argv[1:], __doc__))

@@ -31,8 +31,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
-import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -44,12 +42,22 @@ from erp_core.testing import free_port
 from erp_db.testing import temporary_database
 from load import LoadResult, run_wrk
 from servers import LOAD_CPU, SERVER_CPU, Server, pinned
-
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-OUTPUT_DIR = ROOT / ".bench"
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+from side_by_side import (
+    APP_NAME,
+    BENCH_DIR,
+    JWT_SECRET_KEY,
+    OUTPUT_DIR,
+    Run,
+    add_load_options,
+    exit_status,
+    figures,
+    run_rounds,
+    server_urls,
+    warm_up,
+    wrk_missing,
+    wrk_settings,
+)
+from side_by_side import medians as median_figures
 
 LIVE_RATIO_TARGET = 0.85  # service /healthz/live vs the bare route that writes no access line
 LIVE_P99_TARGET = 1.5  # service /healthz/live p99 at most this times the bare no-log route's
@@ -76,10 +84,6 @@ class Route:
     path: str
 
 
-# Required in production (docs/contract.md §2); a fixed throwaway key for the bench.
-BENCH_JWT_SECRET_KEY = "bench-only-jwt-secret-key-of-at-least-32-bytes"  # noqa: S105
-
-
 def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: bool) -> dict[str, Server]:
     python = sys.executable
     bare_env = {
@@ -89,9 +93,9 @@ def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: boo
     }
     service_env = {
         **bare_env,
-        "APP_NAME": "erp-api-bench",
+        "APP_NAME": APP_NAME,
         "ENVIRONMENT": "production",
-        "JWT_SECRET_KEY": BENCH_JWT_SECRET_KEY,
+        "JWT_SECRET_KEY": JWT_SECRET_KEY,
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
         # The probes write no access line (docs/contract.md §7 allows it by
@@ -128,12 +132,7 @@ def _servers(log_dir: Path, database_url: str, redis_url: str, *, breakdown: boo
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: %(default)s)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (default: %(default)s)")
-    parser.add_argument("--warmup", type=float, default=4.0, help="warm-up seconds per route")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="wrk's per-request timeout, seconds")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a throughput ratio is missed too")
+    add_load_options(parser, warmup_s=4.0, connections=64)
     parser.add_argument(
         "--breakdown",
         action="store_true",
@@ -144,17 +143,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
+    if wrk_missing():
         return 2
-    database_admin_url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS_URL
+    database_admin_url, redis_url = server_urls()
     settings = {
         "uvicorn": metadata.version("uvicorn"),
         "loop": "uvloop" if _importable("uvloop") else "asyncio",
         "http": "httptools" if _importable("httptools") else "h11",
         "workers": 1,
-        "wrk": f"-t1 -c{args.connections} -d{args.duration:g}s --timeout {args.timeout:g}s",
+        "wrk": wrk_settings(args),
         "rounds": args.rounds,
         "warmup_s": args.warmup,
         "pinning": " ".join(pinned(["server"], SERVER_CPU)) + " / " + " ".join(pinned(["wrk"], LOAD_CPU)),
@@ -180,11 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["machine"] = _machine()
     _print_table(report)
     _write(report)
-    faults = [
-        target for target, met in report["targets"].items() if not met and not target.startswith("ratio")
-    ]
-    missed = [target for target, met in report["targets"].items() if not met]
-    return 1 if faults or (args.strict and missed) else 0
+    return exit_status(report["targets"], strict=args.strict)
 
 
 async def _serve_and_measure(
@@ -215,37 +208,32 @@ def _measure(args: argparse.Namespace, servers: dict[str, Server]) -> dict[str, 
         for name, server in route_servers.items()
     ]
 
-    def load(route: Route, duration_s: float) -> LoadResult:
-        return run_wrk(
-            route.server,
-            route.path,
-            connections=args.connections,
-            duration_s=duration_s,
-            timeout_s=args.timeout,
-        )
+    def load(route: Route) -> Run:
+        def run(duration_s: float) -> LoadResult:
+            return run_wrk(
+                route.server,
+                route.path,
+                connections=args.connections,
+                duration_s=duration_s,
+                timeout_s=args.timeout,
+            )
 
-    warmup = {route.name: load(route, args.warmup) for route in routes}
+        return run
+
+    runs = {route.name: load(route) for route in routes}
+    warmup = warm_up(runs, args.warmup)
     rss_warm = {name: server.rss_kib() for name, server in servers.items()}
-    rounds: dict[str, list[LoadResult]] = {route.name: [] for route in routes}
-    for number in range(args.rounds):
-        order = routes[number % len(routes) :] + routes[: number % len(routes)]
-        for route in order:
-            rounds[route.name].append(load(route, args.duration))
-        print(
-            f"round {number + 1}/{args.rounds}: "
-            + ", ".join(f"{name} {results[-1].requests_per_s:,.0f}/s" for name, results in rounds.items()),
-            flush=True,
-        )
+    rounds = run_rounds(runs, rounds=args.rounds, duration_s=args.duration)
     rss_end = {name: server.rss_kib() for name, server in servers.items()}
 
-    medians = {name: _medians(results) for name, results in rounds.items()}
+    medians = {name: median_figures(results) for name, results in rounds.items()}
     live_ratio = medians["service live"]["requests_per_s"] / medians["bare live, no log"]["requests_per_s"]
     live_logged_ratio = medians["service live"]["requests_per_s"] / medians["bare live"]["requests_per_s"]
     live_p99_ratio = medians["service live"]["p99_ms"] / medians["bare live, no log"]["p99_ms"]
     traced = medians["service live, traced"]
     tracing_ratio = traced["requests_per_s"] / medians["service live"]["requests_per_s"]
     ready_ratio = medians["service ready"]["requests_per_s"] / medians["baseline ready"]["requests_per_s"]
-    cpu = {name: figures["cpu_us_per_request"] for name, figures in medians.items()}
+    cpu = {name: m["cpu_us_per_request"] for name, m in medians.items()}
     rss_growth = {name: rss_end[name] / rss_warm[name] - 1 for name in servers}
     every_run = [result for results in rounds.values() for result in results] + list(warmup.values())
     targets = {
@@ -274,27 +262,9 @@ def _measure(args: argparse.Namespace, servers: dict[str, Server]) -> dict[str, 
         },
         "rss_kib": {"after_warmup": rss_warm, "after_rounds": rss_end, "growth": rss_growth},
         "targets": targets,
-        "rounds": {name: [_figures(result) for result in results] for name, results in rounds.items()},
-        "warmup": {name: _figures(result) for name, result in warmup.items()},
+        "rounds": {name: [figures(result) for result in results] for name, results in rounds.items()},
+        "warmup": {name: figures(result) for name, result in warmup.items()},
     }
-
-
-def _figures(result: LoadResult) -> dict[str, float]:
-    return {
-        **dataclasses.asdict(result),
-        "requests_per_s": result.requests_per_s,
-        "cpu_us_per_request": result.cpu_us_per_request,
-        "server_cpu_share": result.server_cpu_share,
-    }
-
-
-def _medians(results: list[LoadResult]) -> dict[str, float]:
-    figures = [_figures(result) for result in results]
-    summary = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
-    # Errors are totals over the rounds: one is one too many.
-    summary["non_2xx"] = sum(f["non_2xx"] for f in figures)
-    summary["socket_errors"] = sum(f["socket_errors"] for f in figures)
-    return summary
 
 
 def _print_table(report: dict[str, Any]) -> None:

@@ -1,13 +1,17 @@
 """What the benches share: their options, the service and a bare baseline side by side, interleaved rounds.
 
-A bench script (:mod:`identity`, :mod:`organizations`) reads the common
-options with :func:`parse_options`, seeds a throwaway database, starts the
-service and its bare baseline with :func:`service_and_baseline`, warms its
-named runs up with :func:`warm_up`, measures them with :func:`run_rounds`
-(interleaved, the order rotated each round, so a noisy machine slows every
-contender alike), compares medians with :func:`check_targets`, and ends with
-:func:`finish`: ``.bench/<name>-latest.json``, the table, the exit status.
-:mod:`run` uses the options, the rounds and the medians too.
+A bench script (:mod:`identity`, :mod:`organizations`) declares a
+:class:`SideBySide`: its name, its baseline module, how it seeds the
+throwaway database, how it measures, how its table looks. :func:`main`
+then parses the common options (:func:`parse_options`, unknown ones
+ignored), seeds, starts ``erp-api serve`` in production settings and
+``uvicorn <baseline>:app`` (:func:`service_and_baseline`), measures, and
+ends with :func:`finish`: ``.bench/<name>-latest.json``, the table, the exit
+status. A measure names its runs and hands them to :func:`measure`: a
+warm-up each, then interleaved rounds, the order rotated each round, so a
+noisy machine slows every contender alike; :func:`ratio` compares medians
+and :func:`build_report` checks them against their targets. :mod:`run` uses
+the options, the warm-up, the rounds and the medians too.
 
 Exit status: 1 on a fault (a non-2xx answer, a socket error: whatever the
 machine); a throughput ratio below its target (a target named ``ratio…``)
@@ -18,17 +22,23 @@ machine ratios move with the neighbours.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import shutil
 import statistics
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from erp_api.features.identity.tokens import issue_access_token
+from erp_db.testing import temporary_database
 from load import LoadResult
 from servers import Server
 
@@ -44,6 +54,7 @@ SERVICE_SETTINGS = "ENVIRONMENT=production LOG_LEVEL=INFO LOG_FORMAT=json, metri
 
 Run = Callable[[float], LoadResult]
 """One named measurement: given a duration in seconds, one wrk run's figures."""
+Seeded = TypeVar("Seeded")
 
 
 def add_load_options(parser: argparse.ArgumentParser, *, warmup_s: float, connections: int) -> None:
@@ -147,6 +158,58 @@ def service_and_baseline(
         pair.exit_statuses.update({name: server.stop() for name, server in pair.servers.items()})
 
 
+def bearer_token(user_id: uuid.UUID) -> str:
+    """An access token for ``user_id`` that both servers accept, valid for an hour."""
+    return issue_access_token(user_id, key=JWT_SECRET_KEY.encode(), issuer=APP_NAME, ttl_s=3600)
+
+
+@dataclasses.dataclass(frozen=True)
+class SideBySide(Generic[Seeded]):
+    """A bench of the service against ``uvicorn <baseline_module>:app``, run by :func:`main`.
+
+    ``seed`` fills the throwaway database (given its URL) before the servers
+    start; ``measure`` gets the options, the running servers, what ``seed``
+    returned and a scratch folder, and returns the report (:func:`build_report`);
+    ``heading`` is the line over the printed table.
+    """
+
+    name: str
+    baseline_module: str
+    seed: Callable[[str], Awaitable[Seeded]]
+    measure: Callable[[argparse.Namespace, dict[str, Server], Seeded, Path], dict[str, Any]]
+    heading: Callable[[dict[str, Any]], str]
+    table: Table
+    service_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def main(bench: SideBySide[Seeded], argv: Sequence[str] | None, description: str | None) -> int:
+    """Parse the options, seed a throwaway database, serve, measure, save and print; the exit status."""
+    args = parse_options(argv, description)
+    if wrk_missing():
+        return 2
+    with tempfile.TemporaryDirectory(prefix=f"erp-bench-{bench.name}-") as scratch:
+        report = asyncio.run(_serve_and_measure(bench, args, Path(scratch)))
+    return finish(bench.name, report, bench.heading(report), bench.table, strict=args.strict)
+
+
+async def _serve_and_measure(
+    bench: SideBySide[Seeded], args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    admin_url, redis_url = server_urls()
+    async with temporary_database(admin_url) as database_url:
+        seeded = await bench.seed(database_url)
+        with service_and_baseline(
+            database_url,
+            redis_url,
+            scratch,
+            baseline_module=bench.baseline_module,
+            service_env=bench.service_env,
+        ) as pair:
+            report = bench.measure(args, pair.servers, seeded, scratch)
+    report["exit_statuses"] = pair.exit_statuses
+    return report
+
+
 def warm_up(runs: Mapping[str, Run], seconds: float) -> dict[str, LoadResult]:
     """Each run once for ``seconds``, in order."""
     return {name: run(seconds) for name, run in runs.items()}
@@ -166,6 +229,26 @@ def run_rounds(runs: Mapping[str, Run], *, rounds: int, duration_s: float) -> di
             flush=True,
         )
     return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """The warm-up runs and every round's runs, by name."""
+
+    warmup: dict[str, LoadResult]
+    rounds: dict[str, list[LoadResult]]
+
+    def medians(self) -> dict[str, dict[str, float]]:
+        return {name: medians(results) for name, results in self.rounds.items()}
+
+    def every_run(self) -> list[LoadResult]:
+        return [result for results in self.rounds.values() for result in results] + list(self.warmup.values())
+
+
+def measure(runs: Mapping[str, Run], args: argparse.Namespace, *, unwarmed: Collection[str] = ()) -> Measured:
+    """Warm each run up (those in ``unwarmed`` aside), then ``args.rounds`` interleaved rounds of all."""
+    warmup = warm_up({name: run for name, run in runs.items() if name not in unwarmed}, args.warmup)
+    return Measured(warmup, run_rounds(runs, rounds=args.rounds, duration_s=args.duration))
 
 
 def figures(result: LoadResult) -> dict[str, float]:
@@ -209,6 +292,36 @@ def check_targets(
     }
 
 
+def build_report(
+    args: argparse.Namespace,
+    all_medians: dict[str, dict[str, float]],
+    ratios: dict[str, float],
+    every_run: Sequence[LoadResult],
+    targets: Mapping[str, float],
+    label: str,
+    baseline_module: str,
+    settings: Mapping[str, object] | None = None,
+) -> dict[str, Any]:
+    """What a side-by-side bench saves: medians, ratios, targets (:func:`check_targets`), settings.
+
+    ``settings`` adds to the common ones (wrk's, the rounds, the warm-up, both servers'); a date too.
+    """
+    return {
+        "medians": all_medians,
+        "ratios": ratios,
+        "targets": check_targets(ratios, targets, every_run, label=label),
+        "settings": {
+            "wrk": wrk_settings(args),
+            "rounds": args.rounds,
+            "warmup_s": args.warmup,
+            "service": SERVICE_SETTINGS,
+            "baseline": f"{baseline_module}, uvicorn --no-access-log",
+            **(settings or {}),
+        },
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def exit_status(targets: Mapping[str, bool], *, strict: bool) -> int:
     """1 on a fault, or on a missed ratio with ``strict``; else 0."""
     faults = [name for name, met in targets.items() if not met and not name.startswith("ratio")]
@@ -216,14 +329,37 @@ def exit_status(targets: Mapping[str, bool], *, strict: bool) -> int:
     return 1 if faults or (strict and missed) else 0
 
 
-def finish(
-    name: str, report: dict[str, Any], print_report: Callable[[dict[str, Any]], None], *, strict: bool
-) -> int:
-    """Save ``report`` to ``.bench/<name>-latest.json`` (before printing), print it; the exit status."""
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """How a bench prints its medians: the first column's title and width, req/s decimals, a CPU column."""
+
+    first_column: str
+    width: int
+    rps_decimals: int
+    cpu_column: bool
+    ratios_label: str  # what the line of ratios starts with
+
+
+def finish(name: str, report: dict[str, Any], heading: str, table: Table, *, strict: bool) -> int:
+    """Save ``report`` to ``.bench/<name>-latest.json``, print it (:func:`print_report`); the exit status."""
     OUTPUT_DIR.mkdir(exist_ok=True)
     (OUTPUT_DIR / f"{name}-latest.json").write_text(json.dumps(report, indent=2, sort_keys=True))
-    print_report(report)
+    print_report(report, heading, table)
     return exit_status(report["targets"], strict=strict)
+
+
+def print_report(report: Mapping[str, Any], heading: str, table: Table) -> None:
+    """``heading``, the medians (:func:`print_medians`), the ratios, each target met or MISSED."""
+    print(f"\n{heading}")
+    print_medians(
+        report["medians"],
+        first_column=table.first_column,
+        width=table.width,
+        rps_decimals=table.rps_decimals,
+        cpu_column=table.cpu_column,
+    )
+    print(f"{table.ratios_label}: " + ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items()))
+    print_targets(report["targets"])
 
 
 def print_medians(
