@@ -34,7 +34,16 @@ from erp_core.testing import free_port
 # working directory moves to `/` (the image's is /app, on the read-only root):
 # one under /tmp would vanish behind the new tmpfs, and the service's spawned
 # workers, which return to their parent's directory by name, would die.
-CONFINE = 'mount -t tmpfs -o size=64m tmpfs /tmp && mount -o remount,bind,ro / && cd / && exec "$@"'
+# Its first argument is a directory under /tmp to keep visible, read-only, behind the new tmpfs
+# (the smoke venv, when the checkout itself lives under /tmp as a CI clone may), or "".
+CONFINE = (
+    'keep="$1"; shift; '
+    'if [ -n "$keep" ]; then mkdir -p /run/erp-keep && mount --bind "$keep" /run/erp-keep; fi && '
+    "mount -t tmpfs -o size=64m tmpfs /tmp && "
+    'if [ -n "$keep" ]; then mkdir -p "$keep" && mount --bind /run/erp-keep "$keep" '
+    '&& mount -o remount,bind,ro "$keep"; fi && '
+    'mount -o remount,bind,ro / && cd / && exec "$@"'
+)
 # Marks of a failed write (EROFS) in a command's output.
 WRITE_ERRORS = ("Read-only file system", "[Errno 30]")
 # Two workers each import the whole service: slow on a busy two-core machine.
@@ -47,7 +56,9 @@ def confined(*command: str) -> list[str]:
         sys.exit("read_only_root: `unshare` (util-linux) is not installed")
     user_namespace = [] if os.geteuid() == 0 else ["--map-root-user"]
     namespace = [unshare, *user_namespace, "--mount", "--propagation", "private"]
-    return [*namespace, "sh", "-c", CONFINE, "sh", *command]
+    prefix = Path(sys.prefix).resolve()
+    keep = str(prefix) if prefix.is_relative_to("/tmp") else ""
+    return [*namespace, "sh", "-c", CONFINE, "sh", keep, *command]
 
 
 def environment() -> dict[str, str]:

@@ -39,7 +39,7 @@ async def test_an_allowed_origin_gets_starlettes_headers():
     assert _access_control(response) == {
         "access-control-allow-origin": ALLOWED,
         "access-control-allow-credentials": "true",
-        "access-control-expose-headers": "X-Request-ID",
+        "access-control-expose-headers": ", ".join(EXPOSED_HEADERS),
     }
     assert response.headers["vary"] == "Accept-Encoding, Origin"
 

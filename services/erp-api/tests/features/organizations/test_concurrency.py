@@ -26,7 +26,11 @@ _WAITING = text(
 
 
 async def wait_for_lock_waiters(engine: AsyncEngine, count: int) -> None:
+    # Autocommit: inside one transaction PostgreSQL keeps serving the first
+    # snapshot of pg_stat_activity, so a poll that started too early would
+    # never see the second waiter.
     async with engine.connect() as connection, asyncio.timeout(30):
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
         while (await connection.scalar(_WAITING) or 0) < count:
             await asyncio.sleep(0.02)
 
