@@ -57,7 +57,7 @@ def confined(*command: str) -> list[str]:
     user_namespace = [] if os.geteuid() == 0 else ["--map-root-user"]
     namespace = [unshare, *user_namespace, "--mount", "--propagation", "private"]
     prefix = Path(sys.prefix).resolve()
-    keep = str(prefix) if prefix.is_relative_to("/tmp") else ""
+    keep = str(prefix) if prefix.is_relative_to("/tmp") else ""  # noqa: S108  (a path compared, not written)
     return [*namespace, "sh", "-c", CONFINE, "sh", keep, *command]
 
 
