@@ -53,7 +53,12 @@ class UserOut(BaseModel):
 @app.get("/users/me")
 async def read_me(authorization: Annotated[str, Header()]) -> UserOut:
     try:
-        claims = jwt.decode(authorization.removeprefix("Bearer "), KEY, algorithms=["HS256"], issuer=ISSUER)
+        claims = jwt.decode(
+            authorization.removeprefix("Bearer "),
+            KEY,
+            algorithms=["HS256"],
+            issuer=ISSUER,
+        )
         user_id = uuid.UUID(claims["sub"])
     except (jwt.PyJWTError, ValueError):
         raise HTTPException(401) from None

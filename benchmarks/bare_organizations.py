@@ -72,7 +72,12 @@ async def caller(connection: AsyncConnection, authorization: str | None) -> uuid
     if not authorization or not authorization.startswith("Bearer "):
         raise HTTPException(401)
     try:
-        claims = jwt.decode(authorization[7:], KEY, algorithms=["HS256"], issuer=ISSUER)
+        claims = jwt.decode(
+            authorization[7:],
+            KEY,
+            algorithms=["HS256"],
+            issuer=ISSUER,
+        )
     except jwt.InvalidTokenError:
         raise HTTPException(401) from None
     user = (

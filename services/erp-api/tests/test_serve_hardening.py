@@ -112,9 +112,9 @@ def test_uvicorns_exception_line_carries_the_request_id(service):
     assert all(r["request_id"] == "stream-fails-1" for r in service.log_records() if r["level"] == "ERROR")
 
 
-def test_a_1_mib_list_of_bad_items_neither_stalls_liveness_nor_answers_megabytes(service, record_property):
-    body = json.dumps(["x"] * 262_000, separators=(",", ":")).encode()
-    assert len(body) <= 1024 * 1024  # within MAX_REQUEST_BODY_BYTES: only the values are too many
+@contextlib.contextmanager
+def probing_liveness(service: ServiceProcess) -> Iterator[list[float]]:
+    """Polls /healthz/live from a thread while the block runs; yields each probe's duration."""
     stalls: list[float] = []
     done = threading.Event()
 
@@ -130,18 +130,29 @@ def test_a_1_mib_list_of_bad_items_neither_stalls_liveness_nor_answers_megabytes
     prober.start()
     try:
         time.sleep(0.2)
-        started = time.monotonic()
-        response = httpx.post(
-            f"{service.base_url}/test/numbers",
-            content=body,
-            headers={"content-type": "application/json"},
-            timeout=30,
-        )
-        elapsed = time.monotonic() - started
+        yield stalls
         time.sleep(0.2)
     finally:
         done.set()
         prober.join()
+
+
+def _post_json(service: ServiceProcess, body: bytes) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = httpx.post(
+        f"{service.base_url}/test/numbers",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    return response, time.monotonic() - started
+
+
+def test_a_1_mib_list_of_bad_items_neither_stalls_liveness_nor_answers_megabytes(service, record_property):
+    body = json.dumps(["x"] * 262_000, separators=(",", ":")).encode()
+    assert len(body) <= 1024 * 1024  # within MAX_REQUEST_BODY_BYTES: only the values are too many
+    with probing_liveness(service) as stalls:
+        response, elapsed = _post_json(service, body)
 
     record_property("hardening", f"1 MiB bad list: {response.status_code} in {elapsed:.3f} s, "
                     f"longest /healthz/live {max(stalls):.3f} s over {len(stalls)} probes")  # fmt: skip
@@ -154,29 +165,8 @@ def test_the_largest_list_within_the_value_bound_keeps_liveness_within_a_probe_t
     service, record_property
 ):
     body = json.dumps(["x"] * 10_000).encode()
-    stalls: list[float] = []
-    done = threading.Event()
-
-    def probe_live() -> None:
-        with httpx.Client(base_url=service.base_url, timeout=10) as client:
-            while not done.is_set():
-                started = time.monotonic()
-                client.get("/healthz/live")
-                stalls.append(time.monotonic() - started)
-                time.sleep(0.02)
-
-    prober = threading.Thread(target=probe_live)
-    prober.start()
-    try:
-        time.sleep(0.2)
-        started = time.monotonic()
-        response = httpx.post(f"{service.base_url}/test/numbers", content=body, timeout=30,
-                              headers={"content-type": "application/json"})  # fmt: skip
-        elapsed = time.monotonic() - started
-        time.sleep(0.2)
-    finally:
-        done.set()
-        prober.join()
+    with probing_liveness(service) as stalls:
+        response, elapsed = _post_json(service, body)
 
     record_property(
         "hardening", f"10,000 bad items: 422 in {elapsed:.3f} s, longest live {max(stalls):.3f} s"
