@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from erp_api import SessionDep, get_db_session
+from erp_api.testing.statements import count_statements
 
 
 class Note(BaseModel):
@@ -121,3 +122,30 @@ def test_a_run_can_start_private_servers_of_its_own(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "nothing listened, started private PostgreSQL on port" in result.stdout
     assert "Redis on port" in result.stdout
+
+
+async def test_a_failing_request_leaves_the_tests_own_writes_in_place(
+    app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+):
+    await _with_notes(app, db_session)
+    await db_session.execute(text("INSERT INTO plugin_notes (name) VALUES ('set-up')"))  # not committed
+
+    conflict = await client.post("/api/v1/notes", json={"name": "set-up"})
+
+    assert conflict.status_code == 409
+    assert await _names(db_session) == ["set-up"]
+
+
+async def test_make_user_writes_in_the_tests_transaction_and_the_app_reads_it_with_sql(
+    client: httpx.AsyncClient, make_user, auth_headers, erp_db_engine: AsyncEngine
+):
+    user = await make_user()
+
+    with count_statements() as statements:
+        me = await client.get("/api/v1/users/me", headers=auth_headers(user))
+
+    assert me.status_code == 200
+    assert me.json()["id"] == str(user.id)
+    assert len(statements) == 1, statements  # not served from the test's identity map
+    async with erp_db_engine.connect() as outside:
+        assert await outside.scalar(text("SELECT count(*) FROM users WHERE id = :id"), {"id": user.id}) == 0

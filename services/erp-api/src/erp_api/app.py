@@ -42,7 +42,7 @@ from erp_api.problems import (
     integrity_error_handler,
     validation_exception_handler,
 )
-from erp_api.routes.api_v1 import api_v1_router
+from erp_api.routes.api_v1 import include_api_v1
 from erp_api.routes.health import HEALTH_PATHS, add_health_routes
 from erp_api.settings import ApiSettings
 from erp_api.tracing_switch import tracing_requested
@@ -90,7 +90,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(IntegrityError, integrity_error_handler)
 
     add_health_routes(app)
-    app.include_router(api_v1_router(), prefix=settings.api_v1_prefix)
+    include_api_v1(app, settings.api_v1_prefix)
     document_token_url(app, settings.api_v1_prefix)
 
     # add_middleware wraps: the last one added is the outermost.

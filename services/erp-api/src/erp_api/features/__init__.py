@@ -2,5 +2,5 @@
 ``dependencies`` (who may call), ``router`` (the routes, read top-down).
 
 A feature's tables live in :mod:`erp_db.models`; its router is included by
-:func:`erp_api.routes.api_v1.api_v1_router`.
+:data:`erp_api.routes.api_v1.FEATURE_ROUTERS`.
 """

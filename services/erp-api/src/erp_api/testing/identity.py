@@ -1,7 +1,9 @@
 """Users and credentials for tests of routes behind ``CurrentUser`` (docs/contract.md §9).
 
-:func:`insert_user` writes a user straight into the database (committed, so
-the application's own sessions see it); :func:`bearer_headers` mints the
+:func:`insert_user` writes a user straight into the database, through the
+test's session (the transactional ``client`` sees it, and it is rolled back
+with the test) or committed through an engine (for ``committing_client`` and
+other connections); :func:`bearer_headers` mints the
 access token that ``POST /auth/token`` would hand out for that user, signed
 with the application's settings, without the cost of a login (an argon2id
 hash per user). Tests of the login itself use the route.
@@ -27,7 +29,7 @@ def unique_email(label: str = "user") -> str:
 
 
 async def insert_user(
-    engine: AsyncEngine,
+    bind: AsyncEngine | AsyncSession,
     *,
     email: str | None = None,
     password: str | None = None,
@@ -35,7 +37,13 @@ async def insert_user(
     is_superuser: bool = False,
     is_active: bool = True,
 ) -> User:
-    """A committed user; with ``password`` its real argon2id hash (so it can log in), else none."""
+    """A new user; with ``password`` its real argon2id hash (so it can log in), else none.
+
+    ``bind`` is an engine (the user is committed on a connection of its own)
+    or the test's session (the user is written in its transaction and then
+    detached, so the application's next read of it is a real ``SELECT``, as
+    on a fresh request session).
+    """
     user = User(
         id=uuid.uuid4(),
         email=email or unique_email(),
@@ -44,7 +52,13 @@ async def insert_user(
         is_active=is_active,
         password_hash=await hash_password(password) if password is not None else NO_PASSWORD,
     )
-    async with AsyncSession(engine, expire_on_commit=False) as session:
+    if isinstance(bind, AsyncSession):
+        bind.add(user)
+        await bind.commit()
+        await bind.refresh(user)
+        bind.expunge(user)
+        return user
+    async with AsyncSession(bind, expire_on_commit=False) as session:
         session.add(user)
         await session.commit()
         await session.refresh(user)

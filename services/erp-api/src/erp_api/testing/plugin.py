@@ -19,7 +19,9 @@ fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
 - ``committing_client``: the same application with its own pool, as
   deployed: each request commits for real, visible to other connections
   (races between connections, rows read through ``erp_db_engine``);
-- identity: ``make_user(**fields)`` (a committed user, unique email),
+- identity: ``make_user(**fields)`` (a user in the test's transaction,
+  unique email), ``make_committed_user(**fields)`` (committed, for
+  ``committing_client`` and other connections),
   ``auth_headers(user)`` (a valid ``Authorization`` header),
   ``signed_in_user`` and ``authenticated_client`` (``client`` sending that
   user's access token).
@@ -178,12 +180,17 @@ async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.
     """A client of ``app`` whose requests share ``db_session``: one request at a time.
 
     The request's unit of work keeps production's shape on the test's
-    session: committed when the endpoint returns (a savepoint released),
-    rolled back to the savepoint on any error, so one test can answer a
-    conflict and go on.
+    session: what the test wrote through ``db_session`` before it is
+    committed first (so a failing request cannot take the test's set-up
+    down with it), and the request starts with an empty identity map (as a
+    new session would: what it reads, it reads with SQL); it is committed
+    when the endpoint returns (a savepoint released) and rolled back to the
+    savepoint on any error, so one test can answer a conflict and go on.
     """
 
     async def test_session() -> AsyncIterator[AsyncSession]:
+        await db_session.commit()
+        db_session.expunge_all()
         try:
             yield db_session
             await db_session.commit()
@@ -205,21 +212,34 @@ async def committing_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # --- Identity: users and their credentials (docs/contract.md §9) ----------------------------
-# Users are committed through ``erp_db_engine``, so both ``client`` and
-# ``committing_client`` see them; they outlive the test (unique emails, never
-# a fixed one). Tokens are minted with the application's own settings rather
-# than by logging in, which would cost an argon2id hash per test.
+# ``make_user`` writes through ``db_session`` (what ``client`` serves), so its
+# users vanish with the test; ``make_committed_user`` commits through
+# ``erp_db_engine`` for ``committing_client``: those outlive the test (unique
+# emails, never a fixed one). Tokens are minted with the application's own
+# settings rather than by logging in, which would cost an argon2id hash per test.
 
 MakeUser = Callable[..., Awaitable[User]]
 
 
 @pytest.fixture
-def make_user(erp_db_engine: AsyncEngine) -> MakeUser:
-    """``await make_user(email=…, password=…, full_name=…, is_superuser=…, is_active=…)``: a committed user.
+def make_user(db_session: AsyncSession) -> MakeUser:
+    """``await make_user(email=…, password=…, full_name=…, is_superuser=…, is_active=…)``: a new user.
 
-    Every argument is optional; the email is unique by default. Pass
-    ``password=`` only for a user who must log in through ``/auth/token``.
+    Written in the test's transaction: ``client`` sees it, nothing else does,
+    and it is gone after the test. Every argument is optional; the email is
+    unique by default. Pass ``password=`` only for a user who must log in
+    through ``/auth/token``.
     """
+
+    async def make(**fields: Any) -> User:
+        return await insert_user(db_session, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_committed_user(erp_db_engine: AsyncEngine) -> MakeUser:
+    """As ``make_user``, but committed: for ``committing_client`` and other connections."""
 
     async def make(**fields: Any) -> User:
         return await insert_user(erp_db_engine, **fields)

@@ -11,18 +11,23 @@ forgotten join)::
 It listens to SQLAlchemy's ``before_cursor_execute`` on every engine of the
 process, so nothing else should run SQL while it counts (the test's own
 set-up goes before the block). An ``executemany`` counts once: it is one
-round of the driver. Transaction control (``BEGIN``/``COMMIT``) is not
-sent through a cursor and is not counted.
+round of the driver. Transaction control is not counted: ``BEGIN`` and
+``COMMIT`` are not sent through a cursor, and the savepoints that the
+transactional ``client`` turns each request's commit into (``SAVEPOINT``,
+``RELEASE``/``ROLLBACK TO SAVEPOINT``) are the harness's, not the route's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+_SAVEPOINT = re.compile(r"(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) \w+", re.IGNORECASE)
 
 
 class Statements(list[str]):
@@ -38,7 +43,9 @@ def count_statements() -> Iterator[Statements]:
     statements = Statements()
 
     def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(" ".join(statement.split()))
+        text = " ".join(statement.split())
+        if not _SAVEPOINT.fullmatch(text):
+            statements.append(text)
 
     event.listen(Engine, "before_cursor_execute", record)
     try:

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings, create_app
 from erp_api.testing import serve_in_process
@@ -112,14 +112,13 @@ async def test_a_token_a_few_seconds_past_exp_is_still_accepted(
 
 
 async def test_a_deactivated_user_is_refused_at_once(
-    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders, erp_db_engine: AsyncEngine
+    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders, db_session: AsyncSession
 ) -> None:
     user = await make_user()
     headers = auth_headers(user)
     assert (await client.get(ME, headers=headers)).status_code == 200
 
-    async with erp_db_engine.begin() as connection:
-        await connection.execute(update(User).where(User.id == user.id).values(is_active=False))
+    await db_session.execute(update(User).where(User.id == user.id).values(is_active=False))
     response = await client.get(ME, headers=headers)
 
     assert response.status_code == 401
@@ -131,7 +130,6 @@ async def test_users_me_costs_one_sql_statement(
 ) -> None:
     user = await make_user()
     headers = auth_headers(user)
-    await client.get(ME, headers=headers)  # warm the pool: pre-ping and first-connect statements
 
     with count_statements() as statements:
         response = await client.get(ME, headers=headers)

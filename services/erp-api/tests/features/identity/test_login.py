@@ -9,7 +9,7 @@ import httpx
 import jwt
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings
 from erp_api.features.identity import passwords
@@ -103,18 +103,16 @@ async def test_an_unknown_email_costs_a_password_verification_too(
 
 
 async def test_a_hash_with_outdated_parameters_is_replaced_on_login(
-    client: httpx.AsyncClient, make_user: MakeUser, erp_db_engine: AsyncEngine
+    client: httpx.AsyncClient, make_user: MakeUser, db_session: AsyncSession
 ) -> None:
     user = await make_user()
     old_hash = Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
-    async with erp_db_engine.begin() as connection:
-        await connection.execute(update(User).where(User.id == user.id).values(password_hash=old_hash))
+    await db_session.execute(update(User).where(User.id == user.id).values(password_hash=old_hash))
 
     response = await client.post(TOKEN, data=login_form(user.email))
 
     assert response.status_code == 200
-    async with erp_db_engine.connect() as connection:
-        new_hash = await connection.scalar(select(User.password_hash).where(User.id == user.id))
+    new_hash = await db_session.scalar(select(User.password_hash).where(User.id == user.id))
     assert new_hash is not None
     assert new_hash != old_hash
     assert new_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

@@ -1,4 +1,8 @@
-"""The login throttle in Redis, shared by replicas, failing open (docs/contract.md §9)."""
+"""The login throttle in Redis, shared by replicas, failing open (docs/contract.md §9).
+
+Each test serves apps of its own settings, which commit through their own pools:
+its users are committed (``make_committed_user``).
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,9 @@ def form(email: str, password: str = PASSWORD) -> dict[str, str]:
 
 
 async def test_after_max_failures_even_the_right_password_is_429_with_retry_after(
-    make_settings: MakeSettings, make_user: MakeUser
+    make_settings: MakeSettings, make_committed_user: MakeUser
 ) -> None:
-    user = await make_user(password=PASSWORD)
+    user = await make_committed_user(password=PASSWORD)
     settings = make_settings(LOGIN_MAX_FAILURES="3", LOGIN_FAILURE_WINDOW_S="120")
     async with serve_in_process(create_app(settings)) as client:
         failures = [await client.post(TOKEN, data=form(user.email, "wrong password!")) for _ in range(3)]
@@ -39,9 +43,9 @@ async def test_after_max_failures_even_the_right_password_is_429_with_retry_afte
 
 
 async def test_the_counts_are_shared_by_replicas_and_per_email(
-    make_settings: MakeSettings, make_user: MakeUser
+    make_settings: MakeSettings, make_committed_user: MakeUser
 ) -> None:
-    user, other = await make_user(password=PASSWORD), await make_user(password=PASSWORD)
+    user, other = await make_committed_user(password=PASSWORD), await make_committed_user(password=PASSWORD)
     settings = make_settings(LOGIN_MAX_FAILURES="2", LOGIN_FAILURE_WINDOW_S="120")
     async with serve_in_process(create_app(settings)) as one, serve_in_process(create_app(settings)) as two:
         await one.post(TOKEN, data=form(user.email, "wrong password!"))
@@ -53,9 +57,9 @@ async def test_the_counts_are_shared_by_replicas_and_per_email(
 
 
 async def test_logins_work_again_once_the_window_has_passed(
-    make_settings: MakeSettings, make_user: MakeUser
+    make_settings: MakeSettings, make_committed_user: MakeUser
 ) -> None:
-    user = await make_user(password=PASSWORD)
+    user = await make_committed_user(password=PASSWORD)
     settings = make_settings(LOGIN_MAX_FAILURES="1", LOGIN_FAILURE_WINDOW_S="1")
     async with serve_in_process(create_app(settings)) as client:
         await client.post(TOKEN, data=form(user.email, "wrong password!"))
@@ -66,9 +70,9 @@ async def test_logins_work_again_once_the_window_has_passed(
 
 
 async def test_with_redis_down_logins_go_on_with_one_warning_each(
-    make_settings: MakeSettings, make_user: MakeUser
+    make_settings: MakeSettings, make_committed_user: MakeUser
 ) -> None:
-    user = await make_user(password=PASSWORD)
+    user = await make_committed_user(password=PASSWORD)
     settings = make_settings(APP_CACHE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", LOGIN_MAX_FAILURES="1")
     app = create_app(settings)
     async with serve_in_process(app) as client:
@@ -83,11 +87,13 @@ async def test_with_redis_down_logins_go_on_with_one_warning_each(
     assert all(record["level"] == "WARNING" for record in warnings)
 
 
-async def test_each_login_is_counted_by_outcome(make_settings: MakeSettings, make_user: MakeUser) -> None:
+async def test_each_login_is_counted_by_outcome(
+    make_settings: MakeSettings, make_committed_user: MakeUser
+) -> None:
     def count(outcome: str) -> float:
         return REGISTRY.get_sample_value("logins_total", {"outcome": outcome}) or 0.0
 
-    user = await make_user(password=PASSWORD)
+    user = await make_committed_user(password=PASSWORD)
     before = {outcome: count(outcome) for outcome in ("success", "failure", "throttled")}
     settings = make_settings(LOGIN_MAX_FAILURES="1", LOGIN_FAILURE_WINDOW_S="60")
     async with serve_in_process(create_app(settings)) as client:

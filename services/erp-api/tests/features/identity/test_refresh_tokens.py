@@ -55,19 +55,14 @@ async def test_a_refresh_answers_a_new_pair_and_spends_the_old_token(
 
 
 async def test_only_the_hash_is_stored(
-    client: httpx.AsyncClient, user: User, erp_db_engine: AsyncEngine
+    client: httpx.AsyncClient, user: User, db_session: AsyncSession
 ) -> None:
     pair = await login(client, user)
 
-    async with erp_db_engine.connect() as connection:
-        rows = (
-            (await connection.execute(text("SELECT row_to_json(r)::text FROM refresh_tokens r")))
-            .scalars()
-            .all()
-        )
-        stored = await connection.scalar(
-            select(RefreshToken.token_hash).where(RefreshToken.user_id == user.id)
-        )
+    rows = (
+        (await db_session.execute(text("SELECT row_to_json(r)::text FROM refresh_tokens r"))).scalars().all()
+    )
+    stored = await db_session.scalar(select(RefreshToken.token_hash).where(RefreshToken.user_id == user.id))
     assert stored == hashlib.sha256(pair["refresh_token"].encode()).digest()
     assert not any(pair["refresh_token"] in row for row in rows)
 
@@ -89,20 +84,21 @@ async def test_reusing_a_spent_token_is_401_and_revokes_the_whole_family(
 
 
 async def test_of_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
-    client: httpx.AsyncClient, user: User
+    committing_client: httpx.AsyncClient, make_committed_user: MakeUser
 ) -> None:
-    pair = await login(client, user)
+    # A real race: two requests on two pooled connections, each committing.
+    pair = await login(committing_client, await make_committed_user(password=PASSWORD))
 
-    answers = await asyncio.gather(*(refresh(client, pair["refresh_token"]) for _ in range(2)))
+    answers = await asyncio.gather(*(refresh(committing_client, pair["refresh_token"]) for _ in range(2)))
 
     assert sorted(answer.status_code for answer in answers) == [200, 401]
 
 
 async def test_the_conditional_update_lets_one_of_two_connections_spend_a_token(
-    make_user: MakeUser, erp_db_engine: AsyncEngine
+    make_committed_user: MakeUser, erp_db_engine: AsyncEngine
 ) -> None:
     """The same race without HTTP: two sessions on two connections, the first holding its transaction."""
-    owner = await make_user()
+    owner = await make_committed_user()
     async with AsyncSession(erp_db_engine) as session:
         raw = await refresh_tokens.issue_refresh_token(
             session, user_id=owner.id, family_id=uuid.uuid4(), ttl_s=60
@@ -136,15 +132,14 @@ async def test_the_conditional_update_lets_one_of_two_connections_spend_a_token(
 
 
 async def test_unknown_expired_and_malformed_refresh_tokens_get_problem_answers(
-    client: httpx.AsyncClient, user: User, erp_db_engine: AsyncEngine
+    client: httpx.AsyncClient, user: User, db_session: AsyncSession
 ) -> None:
     pair = await login(client, user)
-    async with erp_db_engine.begin() as connection:
-        await connection.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user.id)
-            .values(expires_at=text("now() - interval '1 second'"))
-        )
+    await db_session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id)
+        .values(expires_at=text("now() - interval '1 second'"))
+    )
 
     expired = await refresh(client, pair["refresh_token"])
     unknown = await refresh(client, "x" * 43)
@@ -160,11 +155,10 @@ async def test_unknown_expired_and_malformed_refresh_tokens_get_problem_answers(
 
 
 async def test_a_deactivated_user_cannot_refresh(
-    client: httpx.AsyncClient, user: User, erp_db_engine: AsyncEngine
+    client: httpx.AsyncClient, user: User, db_session: AsyncSession
 ) -> None:
     pair = await login(client, user)
-    async with erp_db_engine.begin() as connection:
-        await connection.execute(update(User).where(User.id == user.id).values(is_active=False))
+    await db_session.execute(update(User).where(User.id == user.id).values(is_active=False))
 
     assert (await refresh(client, pair["refresh_token"])).status_code == 401
 

@@ -26,9 +26,9 @@ NEW_PASSWORD = "an entirely new passphrase"
 
 
 async def test_no_secret_reaches_a_log_line_even_in_debug_mode(
-    make_settings: Callable[..., ApiSettings], make_user: MakeUser, erp_db_engine: AsyncEngine
+    make_settings: Callable[..., ApiSettings], make_committed_user: MakeUser, erp_db_engine: AsyncEngine
 ) -> None:
-    user = await make_user(password=PASSWORD)
+    user = await make_committed_user(password=PASSWORD)  # the app below commits through its own pool
     app = create_app(make_settings(DEBUG_MODE="true", LOG_LEVEL="DEBUG"))
     secrets: list[str] = [PASSWORD, NEW_PASSWORD, "wrong password!"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.testing.identity import unique_email
 from erp_api.testing.organizations import Caller, OrganizationsApi
@@ -46,7 +46,7 @@ async def test_patch_changes_the_name(
 
 
 async def test_a_password_change_needs_the_current_one_and_revokes_every_refresh_token(
-    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders, erp_db_engine: AsyncEngine
+    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders, db_session: AsyncSession
 ) -> None:
     user = await make_user(password=PASSWORD)
     pair = (await client.post(TOKEN, data={"username": user.email, "password": PASSWORD})).json()
@@ -68,13 +68,15 @@ async def test_a_password_change_needs_the_current_one_and_revokes_every_refresh
     assert (
         await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     ).status_code == 401
-    async with erp_db_engine.connect() as connection:
-        live = await connection.scalar(
-            select(func.count())
-            .select_from(RefreshToken)
-            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        )
-    assert live == 0
+    tokens = await db_session.scalar(
+        select(func.count()).select_from(RefreshToken).where(RefreshToken.user_id == user.id)
+    )
+    live = await db_session.scalar(
+        select(func.count())
+        .select_from(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+    )
+    assert (tokens, live) == (1, 0)
     assert (await client.post(TOKEN, data={"username": user.email, "password": PASSWORD})).status_code == 401
     assert (await client.post(TOKEN, data={"username": user.email, "password": new})).status_code == 200
 

@@ -17,7 +17,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from erp_api import create_app
 from erp_api.features.organizations.access import ACCESS_MARKER
-from erp_api.testing import serve_in_process
 from erp_api.testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
@@ -63,27 +62,24 @@ def test_every_scoped_route_depends_on_the_access_check(make_settings: Any) -> N
 
 
 async def test_a_non_member_gets_404_from_every_scoped_route(
-    make_settings: Any, make_caller: MakeCaller
+    app: FastAPI, api: OrganizationsApi, make_caller: MakeCaller
 ) -> None:
-    app = create_app(make_settings())
-    async with serve_in_process(app) as client:
-        api = OrganizationsApi(client)
-        owner, stranger = await make_caller(), await make_caller()
-        organization = await api.create_organization(owner)
-        invitation = await api.invite(organization["id"], owner, "someone@example.org")
-        known = {
-            "organization_id": organization["id"],
-            "user_id": str(owner.id),
-            "invitation_id": invitation["id"],
-        }
-        routes = list(scoped_routes(app))
-        assert routes
-        for method, path, _ in routes:
-            url = re.sub(r"\{(\w+)\}", lambda match: known.get(match[1], str(uuid.uuid4())), path)
-            response = await client.request(
-                method, url, json={}, headers={**stranger.headers, "If-Match": '"1"'}
-            )
-            assert response.status_code == 404, f"{method} {path}: {response.status_code}"
-            assert organization["slug"] not in response.text
-        read = await client.get(f"{API}/organizations/{organization['id']}", headers=owner.headers)
-        assert read.json()["version"] == 1  # and nothing changed
+    owner, stranger = await make_caller(), await make_caller()
+    organization = await api.create_organization(owner)
+    invitation = await api.invite(organization["id"], owner, "someone@example.org")
+    known = {
+        "organization_id": organization["id"],
+        "user_id": str(owner.id),
+        "invitation_id": invitation["id"],
+    }
+    routes = list(scoped_routes(app))
+    assert routes
+    for method, path, _ in routes:
+        url = re.sub(r"\{(\w+)\}", lambda match: known.get(match[1], str(uuid.uuid4())), path)
+        response = await api.client.request(
+            method, url, json={}, headers={**stranger.headers, "If-Match": '"1"'}
+        )
+        assert response.status_code == 404, f"{method} {path}: {response.status_code}"
+        assert organization["slug"] not in response.text
+    read = await api.client.get(f"{API}/organizations/{organization['id']}", headers=owner.headers)
+    assert read.json()["version"] == 1  # and nothing changed

@@ -10,7 +10,7 @@ import pytest
 from fastapi import APIRouter
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from erp_api import SessionDep, create_app
 from erp_api.audit import Event, record_events
@@ -33,9 +33,11 @@ async def events_of(api: OrganizationsApi, organization_id: str, caller: Caller)
 
 
 async def test_every_change_writes_one_event_newest_first(
-    api: OrganizationsApi, make_caller: MakeCaller
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller
 ) -> None:
-    owner, invitee = await make_caller(), await make_caller()
+    # Committed, request by request: an order in time needs transactions of their own.
+    api = committing_api
+    owner, invitee = await make_committed_caller(), await make_committed_caller()
     organization = await api.create_organization(owner, name="Before")
     org_url = f"{API}/organizations/{organization['id']}"
     await api.client.patch(org_url, json={"name": "After"}, headers={**owner.headers, "If-Match": '"1"'})
@@ -142,11 +144,11 @@ async def test_the_log_is_append_only_through_the_services_own_connection(
 
 
 async def test_user_events_have_no_organisation_and_never_a_password(
-    api: OrganizationsApi, make_settings: Any, erp_db_engine: AsyncEngine
+    api: OrganizationsApi, make_settings: Any, db_session: AsyncSession
 ) -> None:
     old_password, new_password = f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
-    user = await insert_user(erp_db_engine, password=old_password, full_name="Before")
-    admin = await insert_user(erp_db_engine, is_superuser=True)
+    user = await insert_user(db_session, password=old_password, full_name="Before")
+    admin = await insert_user(db_session, is_superuser=True)
     settings = make_settings()
     changed = await api.client.patch(
         f"{API}/users/me",
@@ -161,23 +163,19 @@ async def test_user_events_have_no_organisation_and_never_a_password(
     )
     assert created.status_code == 201, created.text
 
-    async with erp_db_engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                select(
-                    AuditEvent.action,
-                    AuditEvent.organization_id,
-                    AuditEvent.changes,
-                    AuditEvent.actor_user_id,
-                )
-                .where(AuditEvent.target_id.in_([user.id, uuid.UUID(created.json()["id"])]))
-                .order_by(AuditEvent.occurred_at)
+    rows = (
+        await db_session.execute(
+            select(
+                AuditEvent.action, AuditEvent.organization_id, AuditEvent.changes, AuditEvent.actor_user_id
             )
-        ).all()
+            .where(AuditEvent.target_id.in_([user.id, uuid.UUID(created.json()["id"])]))
+            .order_by(AuditEvent.action)
+        )
+    ).all()
     assert [(row.action, row.organization_id) for row in rows] == [
-        ("user.updated", None),
         ("user.created", None),
+        ("user.updated", None),
     ]
-    assert rows[0].changes == {"password": "changed", "full_name": ["Before", "After"]}
-    assert rows[1].actor_user_id == admin.id
+    assert rows[1].changes == {"password": "changed", "full_name": ["Before", "After"]}
+    assert rows[0].actor_user_id == admin.id
     assert not any(secret in str(rows) for secret in (old_password, new_password, "argon2"))

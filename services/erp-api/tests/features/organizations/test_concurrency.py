@@ -3,7 +3,8 @@
 To make the race certain rather than lucky, the test holds the organisation
 row locked from a connection of its own while both requests start: both read
 the same version, both reach their UPDATE and wait there; then the lock goes
-and PostgreSQL lets them through one after the other.
+and PostgreSQL lets them through one after the other. The requests go
+through ``committing_api``: each on a pooled connection of its own, as deployed.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ async def lock(connection: AsyncConnection, organization_id: str) -> None:
 
 
 async def test_two_patches_with_one_tag_give_one_200_and_one_412(
-    api: OrganizationsApi, make_caller: MakeCaller, erp_db_engine: AsyncEngine
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller, erp_db_engine: AsyncEngine
 ) -> None:
-    owner = await make_caller()
+    api = committing_api
+    owner = await make_committed_caller()
     organization = await api.create_organization(owner)
     url = f"{API}/organizations/{organization['id']}"
     headers = {**owner.headers, "If-Match": '"1"'}
@@ -79,9 +81,10 @@ async def test_two_patches_with_one_tag_give_one_200_and_one_412(
 
 
 async def test_two_owners_demoting_each_other_at_once_leave_one_owner(
-    api: OrganizationsApi, make_caller: MakeCaller, erp_db_engine: AsyncEngine
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller, erp_db_engine: AsyncEngine
 ) -> None:
-    first, second = await make_caller(), await make_caller()
+    api = committing_api
+    first, second = await make_committed_caller(), await make_committed_caller()
     organization = await api.create_organization(first)
     await api.add_member(organization["id"], first, second, "owner")
     members = f"{API}/organizations/{organization['id']}/members"

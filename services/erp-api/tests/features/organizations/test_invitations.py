@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.testing.organizations import API, Caller, OrganizationsApi
 from erp_db import Invitation
@@ -45,7 +45,7 @@ async def test_the_answer_is_the_same_whether_or_not_the_email_has_an_account(
 
 
 async def test_the_token_is_shown_once_stored_as_a_hash_and_lives_7_days(
-    api: OrganizationsApi, owned: tuple[dict[str, Any], Caller], erp_db_engine: AsyncEngine
+    api: OrganizationsApi, owned: tuple[dict[str, Any], Caller], db_session: AsyncSession
 ) -> None:
     organization, owner = owned
     created = await api.invite(organization["id"], owner, "new@example.org", "admin")
@@ -58,11 +58,9 @@ async def test_the_token_is_shown_once_stored_as_a_hash_and_lives_7_days(
     assert token not in listed.text
     assert "token" not in listed.json()["items"][0]
 
-    async with erp_db_engine.connect() as connection:
-        row = (await connection.execute(select(Invitation).where(Invitation.id == created["id"]))).one()
-        dump = (
-            (await connection.execute(text("SELECT row_to_json(i)::text FROM invitations i"))).scalars().all()
-        )
+    invitations = Invitation.__table__
+    row = (await db_session.execute(select(invitations).where(invitations.c.id == created["id"]))).one()
+    dump = (await db_session.execute(text("SELECT row_to_json(i)::text FROM invitations i"))).scalars().all()
     assert row.token_hash == hashlib.sha256(token.encode()).digest()
     assert not any(token in line for line in dump)
     lifetime = datetime.fromisoformat(created["expires_at"]) - row.created_at
@@ -113,7 +111,7 @@ async def test_revoked_expired_and_unknown_tokens_are_404(
     api: OrganizationsApi,
     owned: tuple[dict[str, Any], Caller],
     make_caller: MakeCaller,
-    erp_db_engine: AsyncEngine,
+    db_session: AsyncSession,
 ) -> None:
     organization, owner = owned
     invitee = await make_caller()
@@ -123,12 +121,11 @@ async def test_revoked_expired_and_unknown_tokens_are_404(
     assert (await api.client.delete(url, headers=owner.headers)).status_code == 204  # again: nothing to do
 
     expired = await api.invite(organization["id"], owner, invitee.email)
-    async with erp_db_engine.begin() as connection:
-        await connection.execute(
-            update(Invitation)
-            .where(Invitation.id == expired["id"])
-            .values(expires_at=datetime.fromisoformat(expired["expires_at"]) - timedelta(days=8))
-        )
+    await db_session.execute(
+        update(Invitation)
+        .where(Invitation.id == expired["id"])
+        .values(expires_at=datetime.fromisoformat(expired["expires_at"]) - timedelta(days=8))
+    )
 
     for token in (revoked["token"], expired["token"], "not-a-token"):
         answer = await api.client.post(

@@ -13,9 +13,8 @@ from erp_api.testing.organizations import API, Caller, OrganizationsApi
 MakeCaller = Callable[..., Awaitable[Caller]]
 
 
-@pytest.fixture
-async def team(api: OrganizationsApi, make_caller: MakeCaller) -> dict[str, Any]:
-    """An organisation with an owner, an admin and a member."""
+async def make_team(api: OrganizationsApi, make_caller: MakeCaller) -> dict[str, Any]:
+    """An organisation with an owner, an admin and a member, who joined in that order."""
     owner, admin, member = (
         await make_caller(full_name="Olive Owner"),
         await make_caller(),
@@ -27,6 +26,11 @@ async def team(api: OrganizationsApi, make_caller: MakeCaller) -> dict[str, Any]
     return {"org": organization, "owner": owner, "admin": admin, "member": member}
 
 
+@pytest.fixture
+async def team(api: OrganizationsApi, make_caller: MakeCaller) -> dict[str, Any]:
+    return await make_team(api, make_caller)
+
+
 def members_url(team: dict[str, Any], who: Caller | uuid.UUID | None = None) -> str:
     url = f"{API}/organizations/{team['org']['id']}/members"
     if who is not None:
@@ -35,8 +39,11 @@ def members_url(team: dict[str, Any], who: Caller | uuid.UUID | None = None) -> 
 
 
 async def test_members_are_listed_in_the_order_they_joined(
-    api: OrganizationsApi, team: dict[str, Any]
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller
 ) -> None:
+    # Committed, request by request: an order in time needs transactions of their own.
+    api = committing_api
+    team = await make_team(api, make_committed_caller)
     response = await api.client.get(members_url(team), headers=team["member"].headers)
     assert response.status_code == 200
     items = response.json()["items"]

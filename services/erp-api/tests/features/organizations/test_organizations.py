@@ -75,9 +75,11 @@ async def test_names_and_slugs_are_validated_as_sent(
 
 
 async def test_list_shows_the_callers_organisations_oldest_first_with_their_role(
-    api: OrganizationsApi, make_caller: MakeCaller
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller
 ) -> None:
-    me, other = await make_caller(), await make_caller()
+    # Committed, request by request: an order in time needs transactions of their own.
+    api = committing_api
+    me, other = await make_committed_caller(), await make_committed_caller()
     mine = [await api.create_organization(me) for _ in range(3)]
     theirs = await api.create_organization(other)
     await api.add_member(theirs["id"], other, me, "admin")
@@ -89,8 +91,12 @@ async def test_list_shows_the_callers_organisations_oldest_first_with_their_role
     assert body["next_cursor"] is None
 
 
-async def test_list_pages_with_an_opaque_cursor(api: OrganizationsApi, make_caller: MakeCaller) -> None:
-    me = await make_caller()
+async def test_list_pages_with_an_opaque_cursor(
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller
+) -> None:
+    # Committed, request by request: an order in time needs transactions of their own.
+    api = committing_api
+    me = await make_committed_caller()
     created = [(await api.create_organization(me))["id"] for _ in range(5)]
     seen: list[str] = []
     cursor = None
@@ -233,9 +239,11 @@ async def test_changes_need_their_role(api: OrganizationsApi, make_caller: MakeC
 
 
 async def test_pages_neither_repeat_nor_skip_rows_while_rows_come_and_go(
-    api: OrganizationsApi, make_caller: MakeCaller
+    committing_api: OrganizationsApi, make_committed_caller: MakeCaller
 ) -> None:
-    me = await make_caller()
+    # Committed, request by request: an order in time needs transactions of their own.
+    api = committing_api
+    me = await make_committed_caller()
     before = [(await api.create_organization(me))["id"] for _ in range(6)]
 
     async def page(cursor: str | None) -> dict[str, Any]:

@@ -28,8 +28,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from erp_api import create_app
-from erp_api.testing import serve_in_process
 from erp_api.testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
@@ -94,16 +92,14 @@ def visible_text(response: httpx.Response) -> str:
 
 
 @pytest.fixture
-async def world(make_settings: Any, make_caller: MakeCaller) -> Any:
+async def world(app: FastAPI, client: httpx.AsyncClient, make_caller: MakeCaller) -> Any:
     """Built once for all the examples of the test; afterwards, neither tenant may have changed."""
-    app = create_app(make_settings())
-    async with serve_in_process(app) as client:
-        api = OrganizationsApi(client)
-        tenants = [await _tenant(api, make_caller, label) for label in ("a", "b")]
-        outsider = await make_caller()
-        before = [await _state(client, tenant) for tenant in tenants]
-        yield app, client, tenants, outsider
-        assert [await _state(client, tenant) for tenant in tenants] == before
+    api = OrganizationsApi(client)
+    tenants = [await _tenant(api, make_caller, label) for label in ("a", "b")]
+    outsider = await make_caller()
+    before = [await _state(client, tenant) for tenant in tenants]
+    yield app, client, tenants, outsider
+    assert [await _state(client, tenant) for tenant in tenants] == before
 
 
 async def _tenant(api: OrganizationsApi, make_caller: MakeCaller, label: str) -> Tenant:
