@@ -336,6 +336,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(tags=["perf"])
+def instructions(session: nox.Session) -> None:
+    """Instructions per request of GET /users/me against its bare baseline, under callgrind (not default)."""
+    if shutil.which("valgrind") is None:
+        session.error("valgrind is not installed: `apt-get install valgrind` (Debian, Ubuntu)")
+    poetry_sync(session, "erp-api")
+    session.run("python", "benchmarks/instructions.py", *session.posargs, env=service_env(session))
+
+
+@nox.session(tags=["perf"])
 def fuzz(session: nox.Session) -> None:
     """Schemathesis against the running service's OpenAPI document: no 5xx, every answer as documented."""
     poetry_sync(session, "erp-api", "test", "fuzz")

@@ -57,7 +57,7 @@ end
 """
 
 
-async def _seed(database_url: str) -> tuple[uuid.UUID, list[str]]:
+async def seed_users(database_url: str) -> tuple[uuid.UUID, list[str]]:
     """The user of ``/users/me`` among 1000 others, and one user per login client."""
     engine = create_async_engine(database_url)
     user_id = uuid.uuid4()
@@ -150,7 +150,13 @@ def _heading(report: dict[str, Any]) -> str:
 # Successful logins never count against the throttle; this keeps a stray
 # failure from turning the run into 429s.
 BENCH = SideBySide(
-    "identity", "bare_identity", _seed, _measure, _heading, TABLE, service_env={"LOGIN_MAX_FAILURES": "1000"}
+    "identity",
+    "bare_identity",
+    seed_users,
+    _measure,
+    _heading,
+    TABLE,
+    service_env={"LOGIN_MAX_FAILURES": "1000"},
 )
 
 if __name__ == "__main__":
