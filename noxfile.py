@@ -327,7 +327,8 @@ def bench(session: nox.Session) -> None:
     """Throughput of the full service against bare FastAPI baselines, as ratios (needs wrk; not default)."""
     if shutil.which("wrk") is None:
         session.error("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
-    poetry_sync(session, "erp-api")
+    # The throwaway database comes from erp_db.testing, which imports pytest: the test group.
+    poetry_sync(session, "erp-api", "test")
     session.run("python", "benchmarks/run.py", *session.posargs, env=service_env(session))
     # Identity: GET /users/me against a bare JWT + primary-key route, /healthz/live during logins.
     session.run("python", "benchmarks/identity.py", *session.posargs, env=service_env(session))
@@ -340,7 +341,7 @@ def instructions(session: nox.Session) -> None:
     """Instructions per request of GET /users/me against its bare baseline, under callgrind (not default)."""
     if shutil.which("valgrind") is None:
         session.error("valgrind is not installed: `apt-get install valgrind` (Debian, Ubuntu)")
-    poetry_sync(session, "erp-api")
+    poetry_sync(session, "erp-api", "test")
     session.run("python", "benchmarks/instructions.py", *session.posargs, env=service_env(session))
 
 

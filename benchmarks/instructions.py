@@ -64,6 +64,8 @@ async def _measure(requests: int) -> int:
     admin_url, _ = server_urls()
     async with temporary_database(admin_url) as database_url:
         user_id, _ = await seed_users(database_url)
+        for app in APPS:  # once without valgrind: every module's bytecode written before counting
+            _run_child([sys.executable], app, 0, database_url, user_id)
         runs = [(app, count) for app in APPS for count in (requests, 0)]
         # One child per core: instruction counts do not depend on what else runs.
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -89,17 +91,22 @@ async def _measure(requests: int) -> int:
 
 def _instructions(app: str, requests: int, database_url: str, user_id: uuid.UUID) -> int:
     """Instructions of one child run, start-up included: what callgrind reports as collected."""
-    command = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, __file__, "--child", app, str(requests), database_url, str(user_id),
-    ]  # fmt: skip
+    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+    found = _COLLECTED.search(_run_child(valgrind, app, requests, database_url, user_id))
+    if found is None:
+        raise RuntimeError(f"callgrind counted nothing for the {app} child")
+    return int(found.group(1))
+
+
+def _run_child(interpreter: list[str], app: str, requests: int, database_url: str, user_id: uuid.UUID) -> str:
+    """Run the child under ``interpreter``; its standard error."""
+    command = [*interpreter, __file__, "--child", app, str(requests), database_url, str(user_id)]
     # A fixed hash seed: the same dictionary layouts, hence the same work, in every run.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
+    if done.returncode != 0:
         raise RuntimeError(f"the {app} child failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return int(found.group(1))
+    return done.stderr
 
 
 async def _drive(app_name: str, requests: int, database_url: str, user_id: uuid.UUID) -> None:
