@@ -164,3 +164,26 @@ async def test_concurrent_sessions_never_exceed_pool_size_plus_overflow(
 
     assert [answer.status_code for answer in answers] == [200] * 30
     assert max(seen) == 5  # the bound was reached, and never passed
+
+
+async def test_overriding_get_db_session_reaches_routes_that_declare_session_dep(
+    make_settings: MakeSettings,
+):
+    app = create_app(make_settings())
+    router = APIRouter()
+
+    @router.get("/api/v1/which-session")
+    async def which(session: SessionDep) -> dict[str, str]:
+        return {"session": session.info.get("name", "the app's own")}
+
+    async def replacement():
+        session = AsyncSession()
+        session.info["name"] = "the override"
+        yield session
+
+    app.include_router(router)
+    app.dependency_overrides[get_db_session] = replacement
+    async with serve_in_process(app) as client:
+        answer = await client.get("/api/v1/which-session")
+
+    assert answer.json() == {"session": "the override"}

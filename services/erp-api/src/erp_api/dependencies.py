@@ -20,10 +20,9 @@ from erp_db import session_scope
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: :func:`erp_db.session_scope` on the lifespan's sessionmaker.
 
-    Declared only with ``scope="function"`` (by :data:`SessionDep` and by
-    :func:`get_db_session`): FastAPI (since 0.118) would otherwise run the
-    code after ``yield`` once the response is already sent, so a failed
-    commit could follow a 2xx.
+    Only :func:`get_db_session` declares it, always with ``scope="function"``:
+    FastAPI (since 0.118) would otherwise run the code after ``yield`` once
+    the response is already sent, so a failed commit could follow a 2xx.
     """
     async with session_scope(app_state(request)["sessionmaker"]) as session:
         yield session
@@ -57,8 +56,8 @@ def get_settings(request: Request) -> ApiSettings:
     return app_state(request)["settings"]
 
 
-# Straight to the function-scoped generator: one dependency level less than
-# through get_db_session, on every request that touches the database.
-SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+# Through get_db_session, so that overriding get_db_session (the documented
+# name) reaches every route that declares SessionDep too.
+SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
