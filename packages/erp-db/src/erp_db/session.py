@@ -24,7 +24,7 @@ class session_scope:  # lower case: a context manager used like the function it 
 
     A class rather than ``@contextlib.asynccontextmanager``: it is entered on
     every request, and the generator machinery is a measurable share of an
-    authenticated read (callgrind, ``benchmarks/identity.py``).
+    authenticated read (callgrind: ``nox -s instructions``).
     """
 
     __slots__ = ("_session",)
