@@ -325,10 +325,7 @@ def drill(session: nox.Session) -> None:
 @nox.session(tags=["perf"])
 def bench(session: nox.Session) -> None:
     """Throughput of the full service against bare FastAPI baselines, as ratios (needs wrk; not default)."""
-    if shutil.which("wrk") is None:
-        session.error("wrk is not installed: `apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
-    # The throwaway database comes from erp_db.testing, which imports pytest: the test group.
-    poetry_sync(session, "erp-api", "test")
+    _bench_environment(session, "wrk", "`apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`")
     session.run("python", "benchmarks/run.py", *session.posargs, env=service_env(session))
     # Identity: GET /users/me against a bare JWT + primary-key route, /healthz/live during logins.
     session.run("python", "benchmarks/identity.py", *session.posargs, env=service_env(session))
@@ -339,10 +336,18 @@ def bench(session: nox.Session) -> None:
 @nox.session(tags=["perf"])
 def instructions(session: nox.Session) -> None:
     """Instructions per request of GET /users/me against its bare baseline, under callgrind (not default)."""
-    if shutil.which("valgrind") is None:
-        session.error("valgrind is not installed: `apt-get install valgrind` (Debian, Ubuntu)")
-    poetry_sync(session, "erp-api", "test")
+    _bench_environment(session, "valgrind", "`apt-get install valgrind` (Debian, Ubuntu)")
     session.run("python", "benchmarks/instructions.py", *session.posargs, env=service_env(session))
+
+
+def _bench_environment(session: nox.Session, tool: str, install_hint: str) -> None:
+    """Stop unless ``tool`` is on the path; then install the service and the test group.
+
+    The benches take their throwaway database from erp_db.testing, which imports pytest.
+    """
+    if shutil.which(tool) is None:
+        session.error(f"{tool} is not installed: {install_hint}")
+    poetry_sync(session, "erp-api", "test")
 
 
 @nox.session(tags=["perf"])

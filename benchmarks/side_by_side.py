@@ -51,6 +51,12 @@ APP_NAME = "erp-api-bench"
 # Required in production (docs/contract.md §2); a fixed throwaway key for the benches.
 JWT_SECRET_KEY = "bench-only-jwt-secret-key-of-at-least-32-bytes"  # noqa: S105
 SERVICE_SETTINGS = "ENVIRONMENT=production LOG_LEVEL=INFO LOG_FORMAT=json, metrics off"
+PRODUCTION_SETTINGS = {
+    "ENVIRONMENT": "production",
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "json",
+    "METRICS_PORT": "0",
+}
 
 Run = Callable[[float], LoadResult]
 """One named measurement: given a duration in seconds, one wrk run's figures."""
@@ -130,14 +136,7 @@ def service_and_baseline(
         "APP_NAME": APP_NAME,
         "JWT_SECRET_KEY": JWT_SECRET_KEY,
     }
-    production = {
-        **env,
-        "ENVIRONMENT": "production",
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-        "METRICS_PORT": "0",
-        **(service_env or {}),
-    }
+    production = {**env, **PRODUCTION_SETTINGS, **(service_env or {})}
     baseline_argv = [
         sys.executable, "-m", "uvicorn", f"{baseline_module}:app", "--app-dir", str(BENCH_DIR),
         "--workers", "1", "--no-server-header", "--no-access-log",
