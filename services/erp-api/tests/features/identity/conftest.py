@@ -1,10 +1,11 @@
 """Types of the identity tests' fixtures.
 
-The fixtures themselves (``make_user``, ``auth_headers``, ``signed_in_user``,
-``authenticated_client``) come from erp_api.testing.plugin. The feature
-tests' ``client`` commits for real (``tests/features/conftest.py``), so every
-user has a unique email: the database and Redis are shared by the whole
-session (and Redis by parallel runs).
+The fixtures themselves (``make_user``, ``make_committed_user``,
+``auth_headers``, ``signed_in_user``, ``authenticated_client``) come from
+erp_api.testing.plugin. ``make_user`` writes in the test's transaction;
+committed users (races, apps a test builds itself) outlive the test, so
+every user has a unique email, and Redis is shared by the whole session
+(and by parallel runs).
 """
 
 from __future__ import annotations
