@@ -6,19 +6,38 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_db import RefreshToken, User
+from erp_db import RefreshToken, User, canonical_email
 
 
 async def test_email_is_unique_whatever_its_case(erp_db_session: AsyncSession) -> None:
     erp_db_session.add(User(email="Ann@Example.org", password_hash="x"))
     await erp_db_session.flush()
     erp_db_session.add(User(email="ann@example.ORG", password_hash="x"))
-    with pytest.raises(IntegrityError, match="ix_users_lower_email"):
+    with pytest.raises(IntegrityError, match="uq_users_email_canonical"):
         await erp_db_session.flush()
+
+
+async def test_every_insert_stores_the_canonical_form_computed_in_python(
+    erp_db_session: AsyncSession,
+) -> None:
+    # Through the ORM and through a Core INSERT alike: the column's default.
+    orm = User(email="\uff21NN-orm@Example.org", password_hash="x")
+    erp_db_session.add(orm)
+    core = await erp_db_session.scalar(
+        insert(User)
+        .values(email="T\u0130GRIS@example.org", password_hash="x")
+        .returning(User.email_canonical)
+    )
+    await erp_db_session.flush()
+
+    assert orm.email_canonical == "ann-orm@example.org" == canonical_email(orm.email)
+    # Not PostgreSQL's lower(), which makes U+0130 a plain "i".
+    assert core == "ti\u0307gris@example.org"
+    assert core != await erp_db_session.scalar(select(func.lower("T\u0130GRIS@example.org")))
 
 
 async def test_a_new_user_is_active_not_superuser_with_aware_timestamps(erp_db_session: AsyncSession) -> None:

@@ -27,6 +27,7 @@ EXPORTED = [
     "SchemaDriftError",
     "User",
     "alembic_config",
+    "canonical_email",
     "check_migrations",
     "create_engine",
     "create_revision",

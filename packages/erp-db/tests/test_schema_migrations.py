@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
 import pytest
 from alembic.util import CommandError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import erp_db
+from erp_db import canonical_email
 from erp_db.errors import NotEditableInstallError, SchemaDriftError
 from erp_db.schema_migrations import (
     FILE_TEMPLATE,
@@ -134,6 +137,25 @@ async def test_a_fresh_database_round_trips_up_down_and_up_again(empty_database:
 
     await asyncio.to_thread(upgrade, empty_database, "head")
     assert await asyncio.to_thread(current_revisions, empty_database) == (shipped_head(),)
+
+
+async def test_the_canonical_email_migration_fills_existing_rows_in_python(
+    empty_database: str, open_connection: Callable[[str], Awaitable[AsyncConnection]]
+) -> None:
+    # Rows written before d3f7a9b2c4e1 get the form the code computes, ASCII or not.
+    await asyncio.to_thread(upgrade, empty_database, "c5e8a1f4d2b6")
+    connection = await open_connection(empty_database)
+    emails = ["Ann@Example.ORG", "T\u0130gris@example.org", "\uff22ob@example.org"]
+    for email in emails:
+        await connection.execute(
+            text("INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), :e, 'x')"),
+            {"e": email},
+        )
+
+    await asyncio.to_thread(upgrade, empty_database, "d3f7a9b2c4e1")
+
+    rows = (await connection.execute(text("SELECT email, email_canonical FROM users"))).all()
+    assert {row.email: row.email_canonical for row in rows} == {e: canonical_email(e) for e in emails}
 
 
 async def test_upgrade_called_from_a_coroutine_still_works(empty_database: str) -> None:

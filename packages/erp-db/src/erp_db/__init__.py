@@ -7,6 +7,7 @@ Importing this package reads no environment and opens no connection; build
 
 from erp_db.base import NAMING_CONVENTION, Base
 from erp_db.database_url import to_asyncpg_url
+from erp_db.emails import canonical_email
 from erp_db.engine import create_engine, create_sessionmaker, engine_from_settings
 from erp_db.errors import (
     DatabaseError,
@@ -60,6 +61,7 @@ __all__ = [
     "SchemaDriftError",
     "User",
     "alembic_config",
+    "canonical_email",
     "check_migrations",
     "create_engine",
     "create_revision",

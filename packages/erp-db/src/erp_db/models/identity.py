@@ -5,8 +5,10 @@ them; the rules (hashing, token rotation, throttling) live in the service's
 identity feature. Two guarantees are held by the database itself rather than
 by Python:
 
-- an email is unique *case-insensitively*: a unique index on ``lower(email)``
-  refuses ``Ann@x.org`` beside ``ann@x.org`` whichever code path inserts it;
+- an email is unique in its canonical form (:func:`erp_db.emails.canonical_email`,
+  stored in ``email_canonical``, which every insert fills from ``email``): a
+  unique index refuses ``Ann@x.org`` beside ``ann@x.org`` whichever code path
+  inserts it;
 - a refresh token's hash is unique, and a token is spent by one conditional
   ``UPDATE … WHERE spent_at IS NULL AND revoked_at IS NULL``, so of two
   concurrent refreshes with the same token exactly one wins.
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
-    Index,
     LargeBinary,
     String,
     Text,
@@ -32,12 +34,26 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erp_db.base import Base
+from erp_db.emails import canonical_email
 
 EMAIL_MAX_LENGTH = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
 FULL_NAME_MAX_LENGTH = 200
+
+
+def canonical_email_of_row(context: DefaultExecutionContext) -> str:
+    """The column default of ``email_canonical``: the canonical form of the row's ``email``.
+
+    A default rather than a duty of every caller, so that an ORM ``add``, a
+    Core ``insert().values(email=…)`` and a test fixture all store the same
+    form. (The email cannot be changed by any route today; a feature that
+    changes it must set ``email_canonical`` with it.)
+    """
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return canonical_email(parameters["email"])
 
 
 class User(Base):
@@ -48,8 +64,9 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(
         Uuid, primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
     )
-    # Stored as given (the caller's spelling); compared through lower(email).
+    # Stored as given (the caller's spelling); compared through email_canonical.
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    email_canonical: Mapped[str] = mapped_column(Text, default=canonical_email_of_row, unique=True)
     full_name: Mapped[str] = mapped_column(String(FULL_NAME_MAX_LENGTH), default="", server_default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -57,12 +74,6 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
-
-    __table_args__ = (
-        # A functional index has no column for the naming convention to use:
-        # named by hand in the convention's shape.
-        Index("ix_users_lower_email", func.lower(email), unique=True),
     )
 
     def __repr__(self) -> str:

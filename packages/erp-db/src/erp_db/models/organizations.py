@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     Uuid,
     func,
     text,
@@ -37,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erp_db.base import Base
-from erp_db.models.identity import EMAIL_MAX_LENGTH
+from erp_db.models.identity import EMAIL_MAX_LENGTH, canonical_email_of_row
 
 ORGANIZATION_NAME_MAX_LENGTH: Final = 200
 SLUG_MAX_LENGTH: Final = 63
@@ -107,6 +108,8 @@ class Invitation(Base):
     )
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    # What acceptance compares with the caller's users.email_canonical (erp_db.emails).
+    email_canonical: Mapped[str] = mapped_column(Text, default=canonical_email_of_row)
     role: Mapped[str] = mapped_column(String(16))
     # SHA-256 of the opaque token; the token itself is shown once and never stored.
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.testing.identity import unique_email
 from erp_api.testing.organizations import Caller, OrganizationsApi
-from erp_db import RefreshToken, User
+from erp_db import RefreshToken, User, canonical_email
 
 from .conftest import AuthHeaders, MakeUser
 
@@ -198,3 +200,46 @@ async def test_a_superuser_administers_users_but_sees_no_organisation(
 
     assert read.status_code == 404
     assert listed.json()["items"] == []
+
+
+async def test_a_nul_character_in_a_name_is_422_not_500(
+    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders
+) -> None:
+    admin = await make_user(is_superuser=True)
+    headers = auth_headers(admin)
+
+    patched = await client.patch(ME, json={"full_name": "a\u0000b"}, headers=headers)
+    created = await client.post(
+        USERS, json={"email": unique_email(), "password": PASSWORD, "full_name": "a\u0000b"}, headers=headers
+    )
+
+    for response in (patched, created):
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "full_name"]
+
+
+async def test_the_canonical_email_is_unique_and_stored_beside_the_typed_one(
+    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders, db_session: AsyncSession
+) -> None:
+    admin = await make_user(is_superuser=True)
+    local = f"Stra\u00dfe-{uuid.uuid4().hex[:8]}"
+    first = await client.post(
+        USERS, json={"email": f"{local}@Example.org", "password": PASSWORD}, headers=auth_headers(admin)
+    )
+    # Full case folding: "\u00df" is "ss", and the domain's case never matters.
+    second = await client.post(
+        USERS,
+        json={"email": local.replace("\u00df", "SS") + "@EXAMPLE.ORG", "password": PASSWORD},
+        headers=auth_headers(admin),
+    )
+
+    assert first.status_code == 201
+    assert second.status_code == 409
+    stored = await db_session.scalar(
+        select(User.email_canonical).where(User.id == uuid.UUID(first.json()["id"]))
+    )
+    assert (
+        stored
+        == canonical_email(f"{local}@Example.org")
+        == local.lower().replace("\u00df", "ss") + "@example.org"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,3 +197,40 @@ async def test_an_archived_organisation_takes_no_invitation_and_honours_none(
         f"{API}/invitations/accept", json={"token": pending["token"]}, headers=invitee.headers
     )
     assert accept.status_code == 404
+
+
+async def test_a_look_alike_account_cannot_take_another_addresses_invitation(
+    api: OrganizationsApi, owned: tuple[dict[str, Any], Caller], make_caller: MakeCaller
+) -> None:
+    # "b\u0130ll" is "bill" to PostgreSQL's lower(), not to the canonical
+    # form (docs/contract.md §9): the look-alike account is someone else.
+    organization, owner = owned
+    local = f"bill-{uuid.uuid4().hex[:8]}"
+    invited = await make_caller(email=f"{local}@example.org")
+    look_alike = await make_caller(email=local.replace("i", "\u0130") + "@example.org")
+    token = (await api.invite(organization["id"], owner, invited.email))["token"]
+
+    taken = await api.client.post(
+        f"{API}/invitations/accept", json={"token": token}, headers=look_alike.headers
+    )
+    kept = await api.client.post(f"{API}/invitations/accept", json={"token": token}, headers=invited.headers)
+
+    assert taken.status_code == 404
+    assert kept.status_code == 200
+
+
+async def test_an_archived_organisation_keeps_its_pending_invitations_as_they_are(
+    api: OrganizationsApi, owned: tuple[dict[str, Any], Caller]
+) -> None:
+    organization, owner = owned
+    pending = await api.invite(organization["id"], owner, "someone@example.org")
+    assert (
+        await api.client.delete(f"{API}/organizations/{organization['id']}", headers=owner.headers)
+    ).status_code == 204
+
+    revoke = await api.client.delete(
+        f"{invitations_url(organization)}/{pending['id']}", headers=owner.headers
+    )
+
+    assert revoke.status_code == 409
+    assert revoke.json()["detail"] == "An archived organization cannot be changed"

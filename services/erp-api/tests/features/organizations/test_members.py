@@ -141,3 +141,23 @@ async def test_an_id_that_is_no_member_here_is_404(
         assert patch.status_code == 404
         delete = await api.client.delete(members_url(team, who), headers=team["owner"].headers)
         assert delete.status_code == 404
+
+
+async def test_an_archived_organisation_changes_no_role_and_removes_no_one(
+    api: OrganizationsApi, team: dict[str, Any]
+) -> None:
+    # Archived means read-only (docs/contract.md §10): memberships included.
+    owner, member = team["owner"], team["member"]
+    assert (
+        await api.client.delete(f"{API}/organizations/{team['org']['id']}", headers=owner.headers)
+    ).status_code == 204
+
+    promote = await api.client.patch(members_url(team, member), json={"role": "admin"}, headers=owner.headers)
+    remove = await api.client.delete(members_url(team, member), headers=owner.headers)
+    leave = await api.client.delete(members_url(team, member), headers=member.headers)
+    listed = await api.client.get(members_url(team), headers=member.headers)
+
+    assert [promote.status_code, remove.status_code, leave.status_code] == [409, 409, 409]
+    assert promote.json()["detail"] == "An archived organization cannot be changed"
+    roles = {item["user_id"]: item["role"] for item in listed.json()["items"]}
+    assert roles[str(member.id)] == "member"

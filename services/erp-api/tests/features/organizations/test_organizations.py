@@ -32,7 +32,8 @@ async def test_create_answers_201_with_location_etag_and_the_owner_role(
     assert body["version"] == 1
     assert body["archived_at"] is None
     assert response.headers["ETag"] == '"1"'
-    assert response.headers["Location"] == f"http://testserver{API}/organizations/{body['id']}"
+    # A path: never built from the Host header, which the client chooses.
+    assert response.headers["Location"] == f"{API}/organizations/{body['id']}"
     read = await client.get(response.headers["Location"], headers=owner.headers)
     assert read.status_code == 200
     assert read.json() == body
@@ -264,3 +265,37 @@ async def test_pages_neither_repeat_nor_skip_rows_while_rows_come_and_go(
         seen += [item["id"] for item in body["items"]]
         cursor = body["next_cursor"]
     assert seen == before + after
+
+
+async def test_a_nul_character_in_a_name_is_422_not_500(
+    api: OrganizationsApi, make_caller: MakeCaller
+) -> None:
+    owner = await make_caller()
+    organization = await api.create_organization(owner)
+
+    created = await api.client.post(
+        f"{API}/organizations", json={"name": "a\u0000b", "slug": "nul-name"}, headers=owner.headers
+    )
+    patched = await api.client.patch(
+        f"{API}/organizations/{organization['id']}",
+        json={"name": "a\u0000b"},
+        headers={**owner.headers, "If-Match": '"1"'},
+    )
+
+    for response in (created, patched):
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "name"]
+
+
+async def test_location_is_a_path_whatever_the_host_header_says(
+    api: OrganizationsApi, make_caller: MakeCaller
+) -> None:
+    owner = await make_caller()
+    response = await api.client.post(
+        f"{API}/organizations",
+        json={"name": "Acme", "slug": f"acme-{uuid.uuid4().hex[:8]}"},
+        headers={**owner.headers, "Host": "evil.example"},
+    )
+
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"{API}/organizations/{response.json()['id']}"

@@ -15,6 +15,7 @@ once and the route gets a ``User`` attached to the session it writes with.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Request
@@ -80,22 +81,24 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def optional_current_user(
-    request: Request,
-    session: SessionDep,
-    token: Annotated[str | None, Depends(bearer_token)],
-) -> User | None:
-    """The signed-in user when the request carries an access token, else ``None``.
+def logout_caller(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> uuid.UUID | None:
+    """The user id of a valid access token sent with ``/auth/logout``, else ``None``.
 
-    For the routes of docs/contract.md §9 that a refresh token authorises by
-    itself (``/auth/logout``): a token that is sent must still be valid.
+    The refresh token authorises a logout by itself (docs/contract.md §9), so
+    an expired, forged or malformed access token counts as none rather than
+    refusing the logout; a valid one restricts the logout to its user's own
+    refresh tokens.
     """
     if not token:
         return None
-    return await current_user(request, session, token)
+    settings = app_state(request)["settings"]
+    try:
+        return user_id_from_access_token(token, key=signing_key(settings), issuer=settings.app_name)
+    except InvalidAccessToken:
+        return None
 
 
-OptionalCurrentUser = Annotated[User | None, Depends(optional_current_user)]
+LogoutCaller = Annotated[uuid.UUID | None, Depends(logout_caller)]
 
 
 async def current_superuser(user: CurrentUser) -> User:

@@ -12,6 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.dependencies import RedisDep, SessionDep, SettingsDep
@@ -23,7 +24,7 @@ from erp_api.features.identity.dependencies import (
     MISSING_TOKEN,
     CurrentSuperuser,
     CurrentUser,
-    OptionalCurrentUser,
+    LogoutCaller,
 )
 from erp_api.features.identity.schemas import (
     PasswordForm,
@@ -33,7 +34,7 @@ from erp_api.features.identity.schemas import (
     UserCreate,
     UserOut,
 )
-from erp_api.features.identity.throttle import LoginThrottle
+from erp_api.features.identity.throttle import PasswordThrottle
 from erp_api.features.identity.tokens import issue_access_token, signing_key
 from erp_api.metrics import record_login
 from erp_api.settings import ApiSettings
@@ -52,18 +53,12 @@ async def issue_tokens(
 ) -> TokenPair:
     """Log in with email and password: an access token and a refresh token."""
     email = form.username
-    throttle = LoginThrottle(
-        redis,
-        key_prefix=settings.app_name,
-        max_failures=settings.login_max_failures,
-        window_s=settings.login_failure_window_s,
-    )
-    verdict = await throttle.check(email)
-    if verdict.retry_after_s is not None:
+    throttle = _password_throttle(redis, settings)
+    reservation = await throttle.reserve(email)
+    if reservation.retry_after_s is not None:
         record_login("throttled")
-        raise TooManyRequests(
-            "Too many failed logins for this account; try again later",
-            headers={"Retry-After": str(verdict.retry_after_s)},
+        raise _throttled(
+            reservation.retry_after_s, "Too many failed logins for this account; try again later"
         )
 
     user = await users.user_by_email(session, email)
@@ -73,11 +68,10 @@ async def issue_tokens(
     else:
         matches, new_hash = await passwords.verify_password(form.password, user.password_hash)
     if user is None or not matches or not user.is_active:
-        if verdict.available:
-            await throttle.record_failure(email)
-        record_login("failure")
+        record_login("failure")  # the reservation stays: it is this failure's count
         raise Unauthorized(BAD_CREDENTIALS, headers=MISSING_TOKEN)
 
+    await throttle.release(email, reservation)
     if new_hash is not None:  # hashed with older parameters: upgrade now that we know the password
         user.password_hash = new_hash
     pair = await _token_pair(session, settings, user.id, family_id=uuid.uuid4())
@@ -101,18 +95,19 @@ async def rotate_tokens(body: RefreshRequest, session: SessionDep, settings: Set
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
-async def logout(body: RefreshRequest, user: OptionalCurrentUser, session: SessionDep) -> None:
+async def logout(body: RefreshRequest, caller: LogoutCaller, session: SessionDep) -> None:
     """Revoke the refresh token's family; an unknown, spent or revoked token is fine too (idempotent).
 
-    The refresh token is the credential (a client whose access token has
-    expired can still log out); a caller who also signs in may only log out
+    The refresh token is the credential: a client whose access token has
+    expired can still log out (an invalid or expired access token counts as
+    none). A caller who also sends a valid access token may only log out
     their own sessions.
     """
-    owner = await refresh_tokens.token_owner(session, body.refresh_token)
+    owner = await refresh_tokens.lock_token_owner(session, body.refresh_token)
     if owner is None:
         return
     owner_id, family_id = owner
-    if user is not None and owner_id != user.id:
+    if caller is not None and owner_id != caller:
         raise Forbidden("The refresh token belongs to another user")
     await refresh_tokens.revoke_family(session, family_id)
 
@@ -123,15 +118,30 @@ async def read_me(user: CurrentUser) -> UserOut:
 
 
 @router.patch("/users/me", tags=["users"])
-async def update_me(patch: ProfilePatch, user: CurrentUser, session: SessionDep) -> UserOut:
-    """Change one's name or password; a new password revokes every refresh token of the user."""
+async def update_me(
+    patch: ProfilePatch, user: CurrentUser, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> UserOut:
+    """Change one's name or password; a new password revokes every refresh token of the user.
+
+    ``current_password`` is a guess at the account's password like a login,
+    and counts against the same throttle: a stolen access token is no
+    password oracle.
+    """
     changes: dict[str, tuple[Any, Any]] = {}
     if patch.password is not None:
         if patch.current_password is None:
             raise BadRequest("Changing the password needs current_password", loc=("body", "current_password"))
+        throttle = _password_throttle(redis, settings)
+        reservation = await throttle.reserve(user.email)
+        if reservation.retry_after_s is not None:
+            raise _throttled(
+                reservation.retry_after_s, "Too many wrong passwords for this account; try again later"
+            )
         matches, _ = await passwords.verify_password(patch.current_password, user.password_hash)
         if not matches:
+            # Raising would roll back nothing worth keeping; the count lives in Redis.
             raise BadRequest("current_password is not the current password", loc=("body", "current_password"))
+        await throttle.release(user.email, reservation)
         user.password_hash = await passwords.hash_password(patch.password)
         await refresh_tokens.revoke_all_of_user(session, user.id)
         changes["password"] = ("changed", "changed")
@@ -182,6 +192,19 @@ async def read_user(user_id: uuid.UUID, admin: CurrentSuperuser, session: Sessio
     if user is None:
         raise NotFound("No such user")
     return UserOut.model_validate(user)
+
+
+def _password_throttle(redis: Redis, settings: ApiSettings) -> PasswordThrottle:
+    return PasswordThrottle(
+        redis,
+        key_prefix=settings.app_name,
+        max_failures=settings.login_max_failures,
+        window_s=settings.login_failure_window_s,
+    )
+
+
+def _throttled(retry_after_s: int, detail: str) -> TooManyRequests:
+    return TooManyRequests(detail, headers={"Retry-After": str(retry_after_s)})
 
 
 async def _token_pair(

@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from erp_api.features.identity.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from erp_api.request_body import RequestBody
 
 # Longer than any token we issue (43 characters), short enough to cost nothing.
 REFRESH_TOKEN_MAX_LENGTH = 256
@@ -58,9 +59,7 @@ class TokenPair(BaseModel):
     refresh_token: str = Field(description="Opaque; spend it once at /auth/refresh.")
 
 
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RefreshRequest(RequestBody):
     refresh_token: str = Field(min_length=1, max_length=REFRESH_TOKEN_MAX_LENGTH)
 
 
@@ -74,19 +73,15 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(RequestBody):
     email: EmailStr
     full_name: FullName = ""
     password: NewPassword
     is_superuser: bool = False
 
 
-class ProfilePatch(BaseModel):
+class ProfilePatch(RequestBody):
     """A change of one's own profile; a new ``password`` needs ``current_password``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     full_name: FullName | None = None
     password: NewPassword | None = None

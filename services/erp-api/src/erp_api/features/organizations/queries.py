@@ -378,8 +378,8 @@ async def explain_revoke_refusal(
     return Conflict("The invitation was accepted already")
 
 
-async def accept_invitation(session: AsyncSession, token: str, email: str) -> AnyRow | None:
-    """Spend a pending invitation addressed to ``email`` (compared case-insensitively).
+async def accept_invitation(session: AsyncSession, token: str, email_canonical: str) -> AnyRow | None:
+    """Spend a pending invitation addressed to ``email_canonical`` (:func:`erp_db.canonical_email`'s form).
 
     One statement spends it and reads its organisation; of two concurrent
     acceptances of one token, one finds it spent. ``None`` for every
@@ -390,7 +390,7 @@ async def accept_invitation(session: AsyncSession, token: str, email: str) -> An
         .where(
             invitations.c.token_hash == hash_token(token),
             _pending(),
-            func.lower(invitations.c.email) == func.lower(email),
+            invitations.c.email_canonical == email_canonical,
             organizations.c.id == invitations.c.organization_id,
             organizations.c.archived_at.is_(None),
         )

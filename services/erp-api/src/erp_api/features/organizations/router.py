@@ -24,6 +24,7 @@ from erp_api.features.organizations.access import (
     AdminAccessLocked,
     MemberAccess,
     MemberAccessLocked,
+    OrganizationAccess,
     OwnerAccess,
 )
 from erp_api.features.organizations.schemas import (
@@ -61,6 +62,12 @@ _MERGE_PATCH_BODY: dict[str, Any] = {
 # --- organisations ----------------------------------------------------------------------------
 
 
+def refuse_if_archived(access: OrganizationAccess) -> None:
+    """An archived organisation is read-only: every change under it is a 409 (docs/contract.md §10)."""
+    if access.organization.archived_at is not None:
+        raise Conflict("An archived organization cannot be changed")
+
+
 @router.post("/organizations", status_code=status.HTTP_201_CREATED)
 async def create_organization(
     body: OrganizationCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
@@ -82,7 +89,8 @@ async def create_organization(
         ),
         Event("membership.created", user.id, "membership", user.id, row.id, created({"role": Role.OWNER})),
     )
-    response.headers["Location"] = str(request.url_for("read_organization", organization_id=row.id))
+    # A path, not a URL built from the request's Host header, which the client controls.
+    response.headers["Location"] = request.app.url_path_for("read_organization", organization_id=str(row.id))
     response.headers["ETag"] = etag(row.version)
     return queries.organization_out(row, Role.OWNER)
 
@@ -126,8 +134,7 @@ async def update_organization(
 ) -> OrganizationOut:
     """Change the name or slug (JSON merge patch); needs `If-Match` with the current `ETag`."""
     expected = expected_version(if_match, access.version)
-    if access.organization.archived_at is not None:
-        raise Conflict("An archived organization cannot be changed")
+    refuse_if_archived(access)
     changes = diff(access.organization._asdict(), body.changes())
     if not changes:  # nothing to change: no new version, no event
         response.headers["ETag"] = etag(access.version)
@@ -181,6 +188,7 @@ async def change_member_role(
     access: AdminAccessLocked, user_id: uuid.UUID, body: MemberPatch, session: SessionDep
 ) -> MemberOut:
     """Change a member's role (admin); owners are made and changed by owners only."""
+    refuse_if_archived(access)
     row = await queries.change_role(session, access.organization_id, user_id, body.role, by=access.user.id)
     if row is None:
         raise await queries.explain_member_refusal(
@@ -204,6 +212,7 @@ async def change_member_role(
 @router.delete("/organizations/{organization_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(access: MemberAccessLocked, user_id: uuid.UUID, session: SessionDep) -> None:
     """Remove a member (admin; an owner by an owner), or leave (anyone); the last owner stays."""
+    refuse_if_archived(access)
     old_role = await queries.remove_member(session, access.organization_id, user_id, by=access.user.id)
     if old_role is None:
         raise await queries.explain_member_refusal(
@@ -236,8 +245,7 @@ async def create_invitation(
     """
     if body.role is Role.OWNER and access.role is not Role.OWNER:
         raise Forbidden("Only an owner may invite an owner")
-    if access.organization.archived_at is not None:
-        raise Conflict("An archived organization cannot be changed")
+    refuse_if_archived(access)
     row, token = await queries.create_invitation(
         session, access.organization_id, email=body.email, role=body.role, created_by=access.user.id
     )
@@ -272,6 +280,7 @@ async def list_invitations(
 )
 async def revoke_invitation(access: AdminAccess, invitation_id: uuid.UUID, session: SessionDep) -> None:
     """Revoke an invitation (admin); revoking again changes nothing."""
+    refuse_if_archived(access)
     revoked = await queries.revoke_invitation(session, access.organization_id, invitation_id)
     if not revoked:
         refusal = await queries.explain_revoke_refusal(session, access.organization_id, invitation_id)
@@ -296,7 +305,7 @@ async def accept_invitation(
     body: InvitationAccept, user: CurrentUser, session: SessionDep
 ) -> OrganizationOut:
     """Join the organisation of an invitation addressed to the caller's email."""
-    row = await queries.accept_invitation(session, body.token, user.email)
+    row = await queries.accept_invitation(session, body.token, user.email_canonical)
     if row is None:  # unknown, spent, revoked, expired or someone else's: one answer
         raise NotFound("Invitation not found")
     joined = await queries.add_member(session, row.id, user.id, Role(row.invited_role))

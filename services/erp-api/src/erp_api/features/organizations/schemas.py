@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
     field_validator,
 )
 
+from erp_api.request_body import RequestBody
 from erp_db import SLUG_PATTERN
 
 
@@ -55,16 +55,12 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterVali
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=SLUG_PATTERN)]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OrganizationCreate(_Input):
+class OrganizationCreate(RequestBody):
     name: Name
     slug: Slug
 
 
-class OrganizationPatch(_Input):
+class OrganizationPatch(RequestBody):
     """A JSON merge patch (RFC 7396): the fields present are replaced; neither may be null."""
 
     name: Name | None = None
@@ -102,11 +98,11 @@ class MemberOut(BaseModel):
     created_at: datetime
 
 
-class MemberPatch(_Input):
+class MemberPatch(RequestBody):
     role: Role
 
 
-class InvitationCreate(_Input):
+class InvitationCreate(RequestBody):
     email: EmailStr
     role: Role = Role.MEMBER
 
@@ -131,7 +127,7 @@ class InvitationCreated(BaseModel):
     expires_at: datetime
 
 
-class InvitationAccept(_Input):
+class InvitationAccept(RequestBody):
     token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
