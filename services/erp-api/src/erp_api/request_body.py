@@ -11,9 +11,9 @@ a string taken from a query or a form.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, ClassVar, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
 
 NUL: Final = "\x00"
 NUL_MESSAGE: Final = "must not contain the NUL character (U+0000)"
@@ -26,6 +26,17 @@ def refuse_nul(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(refuse_nul)]
+
+
+def as_sent(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+# A name of docs/contract.md §10 and §13: 1 to 200 characters, validated as sent:
+# surrounding whitespace or a trailing newline is a 422, never trimmed silently.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(as_sent)]
 
 
 def _refuse_nul_within(value: Any) -> None:
@@ -50,3 +61,23 @@ class RequestBody(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         _refuse_nul_within(value)
         return value
+
+
+class MergePatch(RequestBody):
+    """A JSON merge patch (RFC 7396): the fields present are replaced, ``null`` removes one.
+
+    A subclass lists in ``REQUIRED`` the fields that ``null`` may not remove.
+    """
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_removable(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.REQUIRED:
+            raise ValueError("cannot be removed")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the patch sets, with their new values."""
+        return self.model_dump(exclude_unset=True)

@@ -26,6 +26,7 @@ from sqlalchemy import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from erp_db import closed_lists
 from erp_db.database_url import to_asyncpg_url
 from erp_db.engine import pgbouncer_connect_args
 from erp_db.migration_lock import migration_lock, take_transaction_lock
@@ -38,10 +39,13 @@ APPLICATION_NAME = "erp-db migrations"
 CONNECT_TIMEOUT_S = 10.0
 
 config = context.config
+closed_lists.register()
 
 CONFIGURE_OPTIONS: dict[str, Any] = {
     "target_metadata": Base.metadata,
     "compare_type": True,
+    # The closed lists' values (the audit actions, the roles) are compared too.
+    "autogenerate_plugins": ["alembic.autogenerate.*", closed_lists.PLUGIN_NAME],
     # The ledger of applied revisions (erp_db.revision_ledger) is kept here,
     # beside alembic_version, and is no model's business.
     "include_object": include_object,

@@ -17,11 +17,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import CheckConstraint, DateTime, Index, String, Uuid, func, text
+from sqlalchemy import DateTime, Index, String, Uuid, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erp_db.base import Base
+from erp_db.closed_lists import closed_list
 
 AUDIT_ACTIONS: Final = (
     "user.created",
@@ -58,10 +59,8 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_MAX_LENGTH))
 
     __table_args__ = (
-        CheckConstraint(
-            "action IN (" + ", ".join(f"'{action}'" for action in AUDIT_ACTIONS) + ")",
-            name="action",
-        ),
+        # The database accepts exactly this list: erp-db check compares them (erp_db.closed_lists).
+        closed_list("action", AUDIT_ACTIONS, name="action"),
         # An organisation's events, paged newest first in (occurred_at, id) order.
         Index(None, "organization_id", "occurred_at", "id"),
     )

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erp_db.base import Base
+from erp_db.closed_lists import closed_list
 from erp_db.models.identity import EMAIL_MAX_LENGTH, canonical_email_of_row
 
 ORGANIZATION_NAME_MAX_LENGTH: Final = 200
@@ -45,8 +46,6 @@ SLUG_MAX_LENGTH: Final = 63
 # docs/contract.md §10, as a PostgreSQL regular expression (same meaning as Python's).
 SLUG_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 ROLES: Final = ("member", "admin", "owner")
-
-_ROLE_CHECK = "role IN ('member', 'admin', 'owner')"
 
 
 class Organization(Base):
@@ -86,7 +85,7 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint(_ROLE_CHECK, name="role"),
+        closed_list("role", ROLES, name="role"),
         # "my organisations": every membership of one user (the primary key
         # leads with organization_id, so it cannot serve this).
         Index(None, "user_id", "organization_id"),
@@ -120,7 +119,7 @@ class Invitation(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_ROLE_CHECK, name="role"),
+        closed_list("role", ROLES, name="role"),
         # An organisation's invitations, paged in (created_at, id) order.
         Index(None, "organization_id", "created_at", "id"),
     )

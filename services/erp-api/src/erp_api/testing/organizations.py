@@ -9,6 +9,7 @@ exercises the real routes and nothing bypasses their rules.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,3 +64,38 @@ class OrganizationsApi:
             f"{self.prefix}/invitations/accept", json={"token": invitation["token"]}, headers=member.headers
         )
         assert accepted.status_code == 200, accepted.text
+
+
+@dataclass(frozen=True)
+class Team:
+    """An organisation with one caller of each role, and an outsider who belongs to none of it."""
+
+    organization: dict[str, Any]
+    owner: Caller
+    admin: Caller
+    member: Caller
+    outsider: Caller
+
+    @property
+    def id(self) -> str:
+        organization_id: str = self.organization["id"]
+        return organization_id
+
+    def url(self, path: str = "", prefix: str = API) -> str:
+        """``{prefix}/organizations/{id}{path}``: ``team.url("/customers")``."""
+        return f"{prefix}/organizations/{self.id}{path}"
+
+    def caller(self, role: str) -> Caller:
+        """The caller of ``role`` (``owner``, ``admin``, ``member``), or ``outsider``."""
+        return {"owner": self.owner, "admin": self.admin, "member": self.member, "outsider": self.outsider}[
+            role
+        ]
+
+
+async def make_team(api: OrganizationsApi, make_caller: Callable[..., Awaitable[Caller]]) -> Team:
+    """A new organisation owned by a new caller, an admin and a member invited into it, and an outsider."""
+    owner, admin, member, outsider = [await make_caller() for _ in range(4)]
+    organization = await api.create_organization(owner)
+    await api.add_member(organization["id"], owner, admin, "admin")
+    await api.add_member(organization["id"], owner, member, "member")
+    return Team(organization, owner, admin, member, outsider)

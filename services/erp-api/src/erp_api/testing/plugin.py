@@ -24,7 +24,12 @@ fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
   ``committing_client`` and other connections),
   ``auth_headers(user)`` (a valid ``Authorization`` header),
   ``signed_in_user`` and ``authenticated_client`` (``client`` sending that
-  user's access token).
+  user's access token);
+- organisations: ``make_caller(**fields)`` (a signed-in user in the test's
+  transaction), ``api`` (:class:`~erp_api.testing.organizations.OrganizationsApi`
+  over ``client``), ``team`` (an organisation with an owner, an admin, a
+  member and an outsider), and their committed twins
+  ``make_committed_caller``, ``committing_api``, ``committed_team``.
 
 Async fixtures run in the session's event loop: set
 ``asyncio_default_test_loop_scope = "session"`` (and
@@ -59,6 +64,7 @@ from erp_api.dependencies import _request_session
 from erp_api.settings import ApiSettings
 from erp_api.testing.identity import bearer_headers, insert_user
 from erp_api.testing.in_process import MakeSettings, serve_in_process
+from erp_api.testing.organizations import Caller, OrganizationsApi, Team, make_team
 from erp_api.testing.servers import PostgresServer, RedisServer
 from erp_core.testing import settings_from_env
 from erp_db import User
@@ -274,3 +280,56 @@ async def authenticated_client(
     """
     client.headers.update(auth_headers(signed_in_user))
     return client
+
+
+# --- Organisations: callers, teams, and the API to set them up (docs/contract.md §10, §13) ---
+# What every feature under /organizations/{organization_id} needs before it
+# tests anything of its own. ``make_caller``, ``api`` and ``team`` work in the
+# test's transaction (through ``client``); the ``committed`` ones commit, for
+# ``committing_client`` and races (erp_api.testing.race).
+
+MakeCaller = Callable[..., Awaitable[Caller]]
+
+
+def _caller_factory(bind: AsyncEngine | AsyncSession, settings: ApiSettings) -> MakeCaller:
+    async def make(*, email: str | None = None, full_name: str = "") -> Caller:
+        user = await insert_user(bind, email=email, full_name=full_name)
+        return Caller(id=user.id, email=user.email, headers=bearer_headers(settings, user.id))
+
+    return make
+
+
+@pytest.fixture
+def make_caller(db_session: AsyncSession, erp_api_settings: ApiSettings) -> MakeCaller:
+    """``await make_caller(email=…, full_name=…)``: a new user in the test's transaction, signed in."""
+    return _caller_factory(db_session, erp_api_settings)
+
+
+@pytest.fixture
+def make_committed_caller(erp_db_engine: AsyncEngine, erp_api_settings: ApiSettings) -> MakeCaller:
+    """As ``make_caller``, but committed: for ``committing_client`` and ``committing_api``."""
+    return _caller_factory(erp_db_engine, erp_api_settings)
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> OrganizationsApi:
+    """The organisation routes through ``client``, to set up organisations, invitations and members."""
+    return OrganizationsApi(client)
+
+
+@pytest.fixture
+def committing_api(committing_client: httpx.AsyncClient) -> OrganizationsApi:
+    """As ``api``, through ``committing_client``."""
+    return OrganizationsApi(committing_client)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def team(api: OrganizationsApi, make_caller: MakeCaller) -> Team:
+    """An organisation with an owner, an admin, a member (joined in that order) and an outsider."""
+    return await make_team(api, make_caller)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def committed_team(committing_api: OrganizationsApi, make_committed_caller: MakeCaller) -> Team:
+    """As ``team``, committed: for ``committing_client`` and races."""
+    return await make_team(committing_api, make_committed_caller)

@@ -31,6 +31,7 @@ TOKEN_PATH: Final = "/auth/token"  # noqa: S105 (a path, not a secret)
 
 MISSING_TOKEN: Final = {"WWW-Authenticate": "Bearer"}
 INVALID_TOKEN: Final = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+INVALID_OR_EXPIRED: Final = "The access token is invalid or expired"
 
 # auto_error=False: the 401 is ours (a problem answer with the exact header);
 # a missing header and another scheme (Basic …) both arrive here as None.
@@ -59,22 +60,32 @@ def document_token_url(app: FastAPI, api_prefix: str) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def caller_id(request: Request, token: str | None) -> uuid.UUID:
+    """The user id of the request's access token; 401 when there is none or it is not valid.
+
+    Whether that user still exists and is active is the caller's to check,
+    in the statement that reads them (:func:`current_user`, or the
+    organisation access of :mod:`erp_api.tenancy`, which reads the user, the
+    membership and the row in one statement).
+    """
+    if not token:
+        raise Unauthorized("Not authenticated", headers=MISSING_TOKEN)
+    settings = app_state(request)["settings"]
+    try:
+        return user_id_from_access_token(token, key=signing_key(settings), issuer=settings.app_name)
+    except InvalidAccessToken:
+        raise Unauthorized(INVALID_OR_EXPIRED, headers=INVALID_TOKEN) from None
+
+
 async def current_user(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(bearer_token)],
 ) -> User:
     """The active user whose access token the request carries."""
-    if not token:
-        raise Unauthorized("Not authenticated", headers=MISSING_TOKEN)
-    settings = app_state(request)["settings"]
-    try:
-        user_id = user_id_from_access_token(token, key=signing_key(settings), issuer=settings.app_name)
-    except InvalidAccessToken:
-        raise Unauthorized("The access token is invalid or expired", headers=INVALID_TOKEN) from None
-    user = await session.get(User, user_id)
+    user = await session.get(User, caller_id(request, token))
     if user is None or not user.is_active:
-        raise Unauthorized("The access token is invalid or expired", headers=INVALID_TOKEN)
+        raise Unauthorized(INVALID_OR_EXPIRED, headers=INVALID_TOKEN)
     return user
 
 

@@ -95,9 +95,7 @@ class PasswordThrottle:
         """Take one of ``email``'s guesses of this window, or learn how long until the next one."""
         try:
             answer = int(
-                await self.redis.eval(
-                    RESERVE_SCRIPT, 1, self.key(email), self.max_failures, self.window_s
-                )
+                await self.redis.eval(RESERVE_SCRIPT, 1, self.key(email), self.max_failures, self.window_s)
             )
         except (RedisError, OSError):
             logger.warning(UNAVAILABLE_WARNING)

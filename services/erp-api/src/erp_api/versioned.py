@@ -1,0 +1,112 @@
+"""Versioned rows of an organisation: create, merge-patch and archive, one guarded statement each.
+
+docs/contract.md §10 and §13. A feature's table has ``id``, ``version``
+(starts at 1), ``updated_at`` and ``archived_at``; these helpers give every
+such table the contract's behaviour:
+
+- :func:`insert_row`: ``INSERT … RETURNING *``; a unique violation the
+  feature foresaw (``conflicts``: constraint name → the field to blame)
+  is a 409 whose ``errors`` point at that field, whichever of two
+  concurrent requests loses;
+- :func:`merge_patch`: ``If-Match`` required (428 without, 412 when stale),
+  409 when the row or its organisation is archived, then one
+  ``UPDATE … WHERE id = :id AND version = :expected AND archived_at IS NULL
+  RETURNING *``. Of two concurrent patches made with the same tag the second
+  updates no row: 412. It returns the new row and the diff for the audit
+  event (``{}``, and no statement, when nothing changes);
+- :func:`archive_row`: sets ``archived_at`` once; again changes nothing and
+  returns ``None`` (a route answers 204 both times, and audits the first).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sqlalchemy import Table, func, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp_api.audit import diff
+from erp_api.errors import Conflict, PreconditionFailed
+from erp_api.integrity import violated_constraint
+from erp_api.preconditions import expected_version
+from erp_api.tenancy import Access
+
+MERGE_PATCH: Final = "application/merge-patch+json"
+
+# Constraint name -> (detail, loc) of the 409 that a feature foresees.
+Conflicts = Mapping[str, tuple[str, tuple[str, ...]]]
+
+
+def merge_patch_body(schema: str) -> dict[str, Any]:
+    """``openapi_extra`` of a merge-patch route: the body documented as ``application/merge-patch+json``.
+
+    FastAPI parses any ``+json`` body as JSON; ``application/json`` is accepted too.
+    """
+    reference = {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+    return {
+        "requestBody": {"content": {MERGE_PATCH: reference, "application/json": reference}, "required": True}
+    }
+
+
+async def insert_row(
+    session: AsyncSession, table: Table, values: Mapping[str, Any], *, conflicts: Conflicts | None = None
+) -> Any:
+    """Insert one row (``id`` made here) and return it whole; a foreseen unique violation is a 409."""
+    statement = insert(table).values(id=uuid.uuid4(), **values).returning(*table.c)
+    return await _execute_guarded(session, statement, conflicts)
+
+
+async def merge_patch(
+    session: AsyncSession,
+    table: Table,
+    access: Access,
+    changes: Mapping[str, Any],
+    if_match: str | None,
+    *,
+    what: str,
+    conflicts: Conflicts | None = None,
+) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """Apply a merge patch's ``changes`` to ``access.row``: the new row, and ``{field: (old, new)}``."""
+    expected = expected_version(if_match, access.version)
+    access.refuse_if_archived()
+    if access.row.archived_at is not None:
+        raise Conflict(f"An archived {what} cannot be changed")
+    changed = diff(access.row._mapping, changes)
+    if not changed:  # nothing to change: no new version, no event
+        return access.row, {}
+    statement = (
+        update(table)
+        .where(table.c.id == access.row.id, table.c.version == expected, table.c.archived_at.is_(None))
+        .values(**{name: new for name, (_, new) in changed.items()})
+        .values(version=table.c.version + 1, updated_at=func.now())
+        .returning(*table.c)
+    )
+    row = await _execute_guarded(session, statement, conflicts)
+    if row is None:  # another change won the race since the read
+        raise PreconditionFailed(f"The {what} has changed since that ETag: read it again")
+    return row, changed
+
+
+async def archive_row(session: AsyncSession, table: Table, row_id: uuid.UUID) -> Any:
+    """Archive the row; ``None`` when it already was (archiving is idempotent)."""
+    statement = (
+        update(table)
+        .where(table.c.id == row_id, table.c.archived_at.is_(None))
+        .values(archived_at=func.now(), updated_at=func.now(), version=table.c.version + 1)
+        .returning(*table.c)
+    )
+    return (await session.execute(statement)).one_or_none()
+
+
+async def _execute_guarded(session: AsyncSession, statement: Any, conflicts: Conflicts | None) -> Any:
+    try:
+        return (await session.execute(statement)).one_or_none()
+    except IntegrityError as exc:
+        foreseen = (conflicts or {}).get(violated_constraint(exc) or "")
+        if foreseen is None:
+            raise
+        detail, loc = foreseen
+        raise Conflict(detail, loc=loc) from None
