@@ -28,6 +28,7 @@ from erp_db.models import (
     RefreshToken,
     User,
 )
+from erp_db.models.customers import VAT_NUMBER_PATTERN, Customer
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import (
     alembic_config,
@@ -47,8 +48,10 @@ __all__ = [
     "NAMING_CONVENTION",
     "ROLES",
     "SLUG_PATTERN",
+    "VAT_NUMBER_PATTERN",
     "AuditEvent",
     "Base",
+    "Customer",
     "DatabaseError",
     "DatabaseSettings",
     "InvalidDatabaseUrl",

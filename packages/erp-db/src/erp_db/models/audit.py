@@ -36,6 +36,9 @@ AUDIT_ACTIONS: Final = (
     "invitation.created",
     "invitation.accepted",
     "invitation.revoked",
+    "customer.created",
+    "customer.updated",
+    "customer.archived",
 )
 REQUEST_ID_MAX_LENGTH: Final = 128
 

@@ -6,9 +6,9 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from erp_api.features import identity, organizations
+from erp_api.features import customers, identity, organizations
 
-FEATURE_ROUTERS: Final[tuple[APIRouter, ...]] = (identity.router, organizations.router)
+FEATURE_ROUTERS: Final[tuple[APIRouter, ...]] = (identity.router, organizations.router, customers.router)
 
 
 def include_api_v1(app: FastAPI, prefix: str) -> None:
