@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Final, Generic, TypeVar
+from typing import Annotated, Any, Final, Generic, TypeVar, cast
 
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -127,17 +127,21 @@ class PageRequest:
         statement: Select[Any],
         moment: ColumnElement[datetime],
         row_id: ColumnElement[uuid.UUID],
-        item: type[ModelT],
+        item: type[ModelT] | Callable[[Any], ModelT],
         *,
         newest_first: bool = False,
     ) -> Page[ModelT]:
-        """Run ``statement`` for this page in ``(moment, row_id)`` order; items made without revalidation."""
+        """Run ``statement`` for this page in ``(moment, row_id)`` order; one item per row.
+
+        ``item`` is a model (built with ``model_construct`` from the row's
+        columns: typed already, not validated again) or a function of the row.
+        """
         rows = (await session.execute(self.apply(statement, moment, row_id, newest_first=newest_first))).all()
-        return self.page(
-            rows,
-            lambda row: (row._mapping[moment], row._mapping[row_id]),
-            lambda row: item.model_construct(**row._mapping),
-        )
+        make = item
+        if isinstance(item, type):
+            model = cast(type[ModelT], item)
+            make = lambda row: model.model_construct(**row._mapping)  # noqa: E731
+        return self.page(rows, lambda row: (row._mapping[moment], row._mapping[row_id]), make)
 
     def page(
         self,

@@ -16,7 +16,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from erp_api import create_app
-from erp_api.features.organizations.access import ACCESS_MARKER
+from erp_api.tenancy import ACCESS_MARKER
 from erp_api.testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]

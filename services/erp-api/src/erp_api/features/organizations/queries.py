@@ -15,33 +15,28 @@ that changes the row, not by a read before it:
 
 When a guarded statement changes nothing, ``explain_*`` reads why (not
 found, forbidden, conflict): an extra statement on the refusal path only.
+Access (:mod:`erp_api.tenancy`), changes under ``If-Match`` and archiving
+(:mod:`erp_api.versioned`) and paging are the kit's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
-from datetime import timedelta
 from typing import Any, Final, TypeAlias
 
-from sqlalchemy import Row, Table, and_, exists, func, or_, select, update
+from sqlalchemy import Row, Table, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.errors import Conflict, Forbidden, NotFound
 from erp_api.features.organizations.schemas import (
     AuditEventOut,
-    InvitationOut,
     MemberOut,
     OrganizationOut,
-    Role,
 )
 from erp_api.pagination import Page, PageRequest
+from erp_api.tenancy import Role
 from erp_db import AuditEvent, Invitation, Membership, Organization, User
-
-INVITATION_LIFETIME: Final = timedelta(days=7)
 
 # A result row of any shape (the statements below choose their columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -64,33 +59,19 @@ _OWNER: Final = Role.OWNER.value
 
 
 def organization_out(row: AnyRow, role: str) -> OrganizationOut:
+    """The answer for a row read with :data:`ORGANIZATION_COLUMNS`: typed already, not validated again."""
     values = row._mapping
-    return OrganizationOut(**{column.name: values[column.name] for column in ORGANIZATION_COLUMNS}, role=role)
+    return OrganizationOut.model_construct(
+        **{column.name: values[column.name] for column in ORGANIZATION_COLUMNS}, role=Role(role)
+    )
 
 
 def member_out(row: AnyRow) -> MemberOut:
-    return MemberOut(**{column.name: row._mapping[column.name] for column in MEMBER_COLUMNS})
-
-
-# --- access -----------------------------------------------------------------------------------
-
-
-async def organization_with_role(
-    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, *, lock: bool = False
-) -> AnyRow | None:
-    """The organisation and the user's role in it (``role``), or ``None`` when they are no member.
-
-    ``lock`` takes the organisation row ``FOR NO KEY UPDATE`` until the
-    transaction ends: the routes that change memberships serialise on it.
-    """
-    statement = (
-        select(*ORGANIZATION_COLUMNS, memberships.c.role)
-        .join_from(memberships, organizations, memberships.c.organization_id == organizations.c.id)
-        .where(memberships.c.organization_id == organization_id, memberships.c.user_id == user_id)
+    values = row._mapping
+    return MemberOut.model_construct(
+        **{column.name: values[column.name] for column in MEMBER_COLUMNS if column.name != "role"},
+        role=Role(values["role"]),
     )
-    if lock:
-        statement = statement.with_for_update(of=organizations, key_share=True)
-    return (await session.execute(statement)).one_or_none()
 
 
 # --- organisations ----------------------------------------------------------------------------
@@ -106,9 +87,13 @@ async def list_organizations(
     )
     if not include_archived:
         statement = statement.where(organizations.c.archived_at.is_(None))
-    statement = page.apply(statement, organizations.c.created_at, organizations.c.id)
-    rows = (await session.execute(statement)).all()
-    return page.page(rows, lambda row: (row.created_at, row.id), lambda row: organization_out(row, row.role))
+    return await page.fetch(
+        session,
+        statement,
+        organizations.c.created_at,
+        organizations.c.id,
+        lambda row: organization_out(row, row.role),
+    )
 
 
 async def create_organization(session: AsyncSession, *, name: str, slug: str) -> AnyRow | None:
@@ -135,42 +120,6 @@ async def add_member(
     return (await session.execute(statement)).one_or_none() is not None
 
 
-async def update_organization(
-    session: AsyncSession, organization_id: uuid.UUID, *, expected_version: int, values: dict[str, Any]
-) -> AnyRow | None:
-    """Apply ``values`` if the row is still at ``expected_version`` and not archived, else ``None``.
-
-    A slug that another organisation holds is a 409 pointing at ``body.slug``.
-    """
-    statement = (
-        update(organizations)
-        .where(
-            organizations.c.id == organization_id,
-            organizations.c.version == expected_version,
-            organizations.c.archived_at.is_(None),
-        )
-        .values(**values, version=organizations.c.version + 1, updated_at=func.now())
-        .returning(*ORGANIZATION_COLUMNS)
-    )
-    try:
-        return (await session.execute(statement)).one_or_none()
-    except IntegrityError as exc:
-        if "uq_organizations_slug" in str(exc.orig):
-            raise Conflict("That slug is taken", loc=("body", "slug")) from None
-        raise
-
-
-async def archive_organization(session: AsyncSession, organization_id: uuid.UUID) -> AnyRow | None:
-    """Archive it; ``None`` when it already was (archiving is idempotent)."""
-    statement = (
-        update(organizations)
-        .where(organizations.c.id == organization_id, organizations.c.archived_at.is_(None))
-        .values(archived_at=func.now(), updated_at=func.now(), version=organizations.c.version + 1)
-        .returning(*ORGANIZATION_COLUMNS)
-    )
-    return (await session.execute(statement)).one_or_none()
-
-
 # --- members ----------------------------------------------------------------------------------
 
 
@@ -182,9 +131,7 @@ async def list_members(
         .join_from(memberships, users, users.c.id == memberships.c.user_id)
         .where(memberships.c.organization_id == organization_id)
     )
-    statement = page.apply(statement, memberships.c.created_at, memberships.c.user_id)
-    rows = (await session.execute(statement)).all()
-    return page.page(rows, lambda row: (row.created_at, row.user_id), member_out)
+    return await page.fetch(session, statement, memberships.c.created_at, memberships.c.user_id, member_out)
 
 
 def _another_owner(organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
@@ -291,119 +238,6 @@ async def explain_member_refusal(
     return Conflict("The last owner can be neither removed nor demoted")
 
 
-# --- invitations ------------------------------------------------------------------------------
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def create_invitation(
-    session: AsyncSession, organization_id: uuid.UUID, *, email: str, role: Role, created_by: uuid.UUID
-) -> tuple[AnyRow, str]:
-    """The stored invitation and its token: 256 random bits, kept only as a SHA-256."""
-    token = secrets.token_urlsafe(32)
-    statement = (
-        insert(invitations)
-        .values(
-            id=uuid.uuid4(),
-            organization_id=organization_id,
-            email=email,
-            role=role.value,
-            token_hash=hash_token(token),
-            created_by=created_by,
-            expires_at=func.now() + INVITATION_LIFETIME,
-        )
-        .returning(invitations.c.id, invitations.c.email, invitations.c.role, invitations.c.expires_at)
-    )
-    return (await session.execute(statement)).one(), token
-
-
-def _pending() -> Any:
-    return and_(
-        invitations.c.accepted_at.is_(None),
-        invitations.c.revoked_at.is_(None),
-        invitations.c.expires_at > func.now(),
-    )
-
-
-async def list_invitations(
-    session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
-) -> Page[InvitationOut]:
-    statement = select(
-        invitations.c.id,
-        invitations.c.email,
-        invitations.c.role,
-        invitations.c.created_at,
-        invitations.c.expires_at,
-    ).where(invitations.c.organization_id == organization_id, _pending())
-    statement = page.apply(statement, invitations.c.created_at, invitations.c.id)
-    rows = (await session.execute(statement)).all()
-    return page.page(rows, lambda row: (row.created_at, row.id), lambda row: InvitationOut(**row._mapping))
-
-
-async def revoke_invitation(
-    session: AsyncSession, organization_id: uuid.UUID, invitation_id: uuid.UUID
-) -> bool:
-    """Revoke a not yet accepted invitation; ``False`` when there was none to revoke."""
-    statement = (
-        update(invitations)
-        .where(
-            invitations.c.id == invitation_id,
-            invitations.c.organization_id == organization_id,
-            invitations.c.accepted_at.is_(None),
-            invitations.c.revoked_at.is_(None),
-        )
-        .values(revoked_at=func.now())
-        .returning(invitations.c.id)
-    )
-    return (await session.execute(statement)).one_or_none() is not None
-
-
-async def explain_revoke_refusal(
-    session: AsyncSession, organization_id: uuid.UUID, invitation_id: uuid.UUID
-) -> Exception | None:
-    """Why :func:`revoke_invitation` changed nothing: ``None`` when it was revoked already."""
-    row = (
-        await session.execute(
-            select(invitations.c.accepted_at, invitations.c.revoked_at).where(
-                invitations.c.id == invitation_id, invitations.c.organization_id == organization_id
-            )
-        )
-    ).one_or_none()
-    if row is None:
-        return NotFound("No such invitation in this organization")
-    if row.revoked_at is not None:
-        return None
-    return Conflict("The invitation was accepted already")
-
-
-async def accept_invitation(session: AsyncSession, token: str, email_canonical: str) -> AnyRow | None:
-    """Spend a pending invitation addressed to ``email_canonical`` (:func:`erp_db.canonical_email`'s form).
-
-    One statement spends it and reads its organisation; of two concurrent
-    acceptances of one token, one finds it spent. ``None`` for every
-    refusal alike (unknown, spent, revoked, expired, another's, archived).
-    """
-    statement = (
-        update(invitations)
-        .where(
-            invitations.c.token_hash == hash_token(token),
-            _pending(),
-            invitations.c.email_canonical == email_canonical,
-            organizations.c.id == invitations.c.organization_id,
-            organizations.c.archived_at.is_(None),
-        )
-        .values(accepted_at=func.now())
-        .returning(
-            *ORGANIZATION_COLUMNS,
-            invitations.c.id.label("invitation_id"),
-            invitations.c.role.label("invited_role"),
-        )
-    )
-    return (await session.execute(statement)).one_or_none()
-
-
 async def role_of(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID) -> str:
     role: str = (
         await session.execute(
@@ -422,6 +256,6 @@ async def list_audit_events(
     session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
 ) -> Page[AuditEventOut]:
     statement = select(*audit_events.c).where(audit_events.c.organization_id == organization_id)
-    statement = page.apply(statement, audit_events.c.occurred_at, audit_events.c.id, newest_first=True)
-    rows = (await session.execute(statement)).all()
-    return page.page(rows, lambda row: (row.occurred_at, row.id), lambda row: AuditEventOut(**row._mapping))
+    return await page.fetch(
+        session, statement, audit_events.c.occurred_at, audit_events.c.id, AuditEventOut, newest_first=True
+    )

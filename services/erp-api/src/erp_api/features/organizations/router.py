@@ -1,32 +1,23 @@
-"""The organisation routes (docs/contract.md §10), each read top-down: route, permission, query, audit.
+"""The organisation routes (docs/contract.md §10), each read top-down: access, statement, audit, answer.
 
-Every route under ``/organizations/{organization_id}`` takes one of the
-access dependencies of :mod:`~erp_api.features.organizations.access`; every
-list route takes :func:`~erp_api.pagination.page_request`; every change
-writes its audit event through :func:`~erp_api.audit.record_events` in the
-request's own transaction.
+Every route under ``/organizations/{organization_id}`` takes an access
+dependency of :mod:`erp_api.tenancy`; every change writes its audit event
+in the request's own transaction.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 
-from erp_api.audit import Event, created, diff, record_events
+from erp_api.answers import answer
+from erp_api.audit import Event, created, record_events
 from erp_api.dependencies import SessionDep
-from erp_api.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from erp_api.errors import Conflict, Forbidden, NotFound
 from erp_api.features.identity import CurrentUser
-from erp_api.features.organizations import queries
-from erp_api.features.organizations.access import (
-    AdminAccess,
-    AdminAccessLocked,
-    MemberAccess,
-    MemberAccessLocked,
-    OrganizationAccess,
-    OwnerAccess,
-)
+from erp_api.features.organizations import invitations, queries
 from erp_api.features.organizations.schemas import (
     AuditEventOut,
     InvitationAccept,
@@ -38,40 +29,34 @@ from erp_api.features.organizations.schemas import (
     OrganizationCreate,
     OrganizationOut,
     OrganizationPatch,
-    Role,
 )
 from erp_api.pagination import Page, PageRequest, page_request
-from erp_api.preconditions import etag, expected_version, not_modified
-
-MERGE_PATCH = "application/merge-patch+json"
+from erp_api.preconditions import etag, not_modified
+from erp_api.tenancy import Access, Role, organization_access
+from erp_api.versioned import archive_row, merge_patch, merge_patch_body
 
 router = APIRouter(tags=["organizations"])
 
-# A merge patch is documented as such; FastAPI parses any `+json` body as JSON.
-_MERGE_PATCH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "content": {
-            MERGE_PATCH: {"schema": {"$ref": "#/components/schemas/OrganizationPatch"}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/OrganizationPatch"}},
-        },
-        "required": True,
-    }
-}
+MemberAccess = Annotated[Access, Depends(organization_access(Role.MEMBER))]
+AdminAccess = Annotated[Access, Depends(organization_access(Role.ADMIN))]
+OwnerAccess = Annotated[Access, Depends(organization_access(Role.OWNER))]
+# The routes that change memberships: serialised per organisation (see queries).
+MemberAccessLocked = Annotated[Access, Depends(organization_access(Role.MEMBER, lock=True))]
+AdminAccessLocked = Annotated[Access, Depends(organization_access(Role.ADMIN, lock=True))]
+
+SLUG_TAKEN: Final = {"uq_organizations_slug": ("That slug is taken", ("body", "slug"))}
 
 
-# --- organisations ----------------------------------------------------------------------------
+def organization_answer(access: Access, row: Any = None) -> Response:
+    """The organisation (``row``, else the one the access read) with the caller's role and its ``ETag``."""
+    row = access.row if row is None else row
+    return answer(queries.organization_out(row, access.role), headers={"ETag": etag(row.version)})
 
 
-def refuse_if_archived(access: OrganizationAccess) -> None:
-    """An archived organisation is read-only: every change under it is a 409 (docs/contract.md §10)."""
-    if access.organization.archived_at is not None:
-        raise Conflict("An archived organization cannot be changed")
-
-
-@router.post("/organizations", status_code=status.HTTP_201_CREATED)
+@router.post("/organizations", status_code=status.HTTP_201_CREATED, response_model=OrganizationOut)
 async def create_organization(
-    body: OrganizationCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
-) -> OrganizationOut:
+    body: OrganizationCreate, user: CurrentUser, session: SessionDep, request: Request
+) -> Response:
     """Create an organisation; the caller becomes its owner."""
     row = await queries.create_organization(session, name=body.name, slug=body.slug)
     if row is None:
@@ -79,31 +64,26 @@ async def create_organization(
     await queries.add_member(session, row.id, user.id, Role.OWNER)
     await record_events(
         session,
-        Event(
-            "organization.created",
-            user.id,
-            "organization",
-            row.id,
-            row.id,
-            created({"name": body.name, "slug": body.slug}),
-        ),
+        Event("organization.created", user.id, "organization", row.id, row.id, created(body.model_dump())),
         Event("membership.created", user.id, "membership", user.id, row.id, created({"role": Role.OWNER})),
     )
     # A path, not a URL built from the request's Host header, which the client controls.
-    response.headers["Location"] = request.app.url_path_for("read_organization", organization_id=str(row.id))
-    response.headers["ETag"] = etag(row.version)
-    return queries.organization_out(row, Role.OWNER)
+    location = request.app.url_path_for("read_organization", organization_id=str(row.id))
+    headers = {"Location": location, "ETag": etag(row.version)}
+    return answer(
+        queries.organization_out(row, Role.OWNER), status_code=status.HTTP_201_CREATED, headers=headers
+    )
 
 
-@router.get("/organizations")
+@router.get("/organizations", response_model=Page[OrganizationOut])
 async def list_organizations(
     user: CurrentUser,
     session: SessionDep,
     page: Annotated[PageRequest, Depends(page_request("organizations"))],
     include_archived: Annotated[bool, Query(description="Include archived organisations.")] = False,
-) -> Page[OrganizationOut]:
+) -> Response:
     """The caller's organisations, oldest first."""
-    return await queries.list_organizations(session, user.id, page, include_archived=include_archived)
+    return answer(await queries.list_organizations(session, user.id, page, include_archived=include_archived))
 
 
 @router.get(
@@ -112,75 +92,60 @@ async def list_organizations(
     responses={304: {"description": "Not modified: `If-None-Match` names the current `ETag`."}},
 )
 async def read_organization(
-    access: MemberAccess,
-    response: Response,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Any:
+    access: MemberAccess, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
     """The organisation, with its `ETag`; `If-None-Match` with that tag answers 304."""
-    unchanged = not_modified(if_none_match, access.version)
-    if unchanged is not None:
-        return unchanged
-    response.headers["ETag"] = etag(access.version)
-    return access.out()
+    return not_modified(if_none_match, access.version) or organization_answer(access)
 
 
-@router.patch("/organizations/{organization_id}", openapi_extra=_MERGE_PATCH_BODY)
+@router.patch(
+    "/organizations/{organization_id}",
+    response_model=OrganizationOut,
+    openapi_extra=merge_patch_body("OrganizationPatch"),
+)
 async def update_organization(
     access: AdminAccess,
     session: SessionDep,
-    response: Response,
     body: Annotated[OrganizationPatch, Body()],
     if_match: Annotated[str | None, Header()] = None,
-) -> OrganizationOut:
+) -> Response:
     """Change the name or slug (JSON merge patch); needs `If-Match` with the current `ETag`."""
-    expected = expected_version(if_match, access.version)
-    refuse_if_archived(access)
-    changes = diff(access.organization._asdict(), body.changes())
-    if not changes:  # nothing to change: no new version, no event
-        response.headers["ETag"] = etag(access.version)
-        return access.out()
-    row = await queries.update_organization(
-        session, access.organization_id, expected_version=expected, values=body.changes()
-    )
-    if row is None:  # another change won the race since the read
-        raise PreconditionFailed("The organization has changed since that ETag: read it again")
-    await record_events(
+    row, changes = await merge_patch(
         session,
-        Event("organization.updated", access.user.id, "organization", row.id, row.id, changes),
+        queries.organizations,
+        access,
+        body.changes(),
+        if_match,
+        what="organization",
+        conflicts=SLUG_TAKEN,
     )
-    response.headers["ETag"] = etag(row.version)
-    return queries.organization_out(row, access.role)
+    if changes:
+        await record_events(
+            session, Event("organization.updated", access.user_id, "organization", row.id, row.id, changes)
+        )
+    return organization_answer(access, row)
 
 
 @router.delete("/organizations/{organization_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def archive_organization(access: OwnerAccess, session: SessionDep) -> None:
     """Archive the organisation (owner); archiving again changes nothing."""
-    row = await queries.archive_organization(session, access.organization_id)
+    row = await archive_row(session, queries.organizations, access.organization_id)
     if row is not None:
+        changes = {"archived_at": (None, row.archived_at)}
         await record_events(
-            session,
-            Event(
-                "organization.archived",
-                access.user.id,
-                "organization",
-                row.id,
-                row.id,
-                {"archived_at": (None, row.archived_at)},
-            ),
+            session, Event("organization.archived", access.user_id, "organization", row.id, row.id, changes)
         )
 
 
 # --- members ----------------------------------------------------------------------------------
 
 
-@router.get("/organizations/{organization_id}/members")
+@router.get("/organizations/{organization_id}/members", response_model=Page[MemberOut])
 async def list_members(
-    access: MemberAccess,
-    session: SessionDep,
-    page: Annotated[PageRequest, Depends(page_request("members"))],
-) -> Page[MemberOut]:
+    access: MemberAccess, session: SessionDep, page: Annotated[PageRequest, Depends(page_request("members"))]
+) -> Response:
     """The organisation's members, in the order they joined."""
-    return await queries.list_members(session, access.organization_id, page)
+    return answer(await queries.list_members(session, access.organization_id, page))
 
 
 @router.patch("/organizations/{organization_id}/members/{user_id}")
@@ -188,18 +153,18 @@ async def change_member_role(
     access: AdminAccessLocked, user_id: uuid.UUID, body: MemberPatch, session: SessionDep
 ) -> MemberOut:
     """Change a member's role (admin); owners are made and changed by owners only."""
-    refuse_if_archived(access)
-    row = await queries.change_role(session, access.organization_id, user_id, body.role, by=access.user.id)
+    access.refuse_if_archived()
+    row = await queries.change_role(session, access.organization_id, user_id, body.role, by=access.user_id)
     if row is None:
         raise await queries.explain_member_refusal(
-            session, access.organization_id, user_id, by=access.user.id, new_role=body.role
+            session, access.organization_id, user_id, by=access.user_id, new_role=body.role
         )
     if row.old_role != body.role.value:
         await record_events(
             session,
             Event(
                 "membership.updated",
-                access.user.id,
+                access.user_id,
                 "membership",
                 user_id,
                 access.organization_id,
@@ -212,17 +177,17 @@ async def change_member_role(
 @router.delete("/organizations/{organization_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(access: MemberAccessLocked, user_id: uuid.UUID, session: SessionDep) -> None:
     """Remove a member (admin; an owner by an owner), or leave (anyone); the last owner stays."""
-    refuse_if_archived(access)
-    old_role = await queries.remove_member(session, access.organization_id, user_id, by=access.user.id)
+    access.refuse_if_archived()
+    old_role = await queries.remove_member(session, access.organization_id, user_id, by=access.user_id)
     if old_role is None:
         raise await queries.explain_member_refusal(
-            session, access.organization_id, user_id, by=access.user.id
+            session, access.organization_id, user_id, by=access.user_id
         )
     await record_events(
         session,
         Event(
             "membership.deleted",
-            access.user.id,
+            access.user_id,
             "membership",
             user_id,
             access.organization_id,
@@ -245,15 +210,15 @@ async def create_invitation(
     """
     if body.role is Role.OWNER and access.role is not Role.OWNER:
         raise Forbidden("Only an owner may invite an owner")
-    refuse_if_archived(access)
-    row, token = await queries.create_invitation(
-        session, access.organization_id, email=body.email, role=body.role, created_by=access.user.id
+    access.refuse_if_archived()
+    row, token = await invitations.create_invitation(
+        session, access.organization_id, email=body.email, role=body.role, created_by=access.user_id
     )
     await record_events(
         session,
         Event(
             "invitation.created",
-            access.user.id,
+            access.user_id,
             "invitation",
             row.id,
             access.organization_id,
@@ -265,14 +230,14 @@ async def create_invitation(
     )
 
 
-@router.get("/organizations/{organization_id}/invitations")
+@router.get("/organizations/{organization_id}/invitations", response_model=Page[InvitationOut])
 async def list_invitations(
     access: AdminAccess,
     session: SessionDep,
     page: Annotated[PageRequest, Depends(page_request("invitations"))],
-) -> Page[InvitationOut]:
+) -> Response:
     """The pending invitations (admin), oldest first; never their tokens."""
-    return await queries.list_invitations(session, access.organization_id, page)
+    return answer(await invitations.list_invitations(session, access.organization_id, page))
 
 
 @router.delete(
@@ -280,10 +245,10 @@ async def list_invitations(
 )
 async def revoke_invitation(access: AdminAccess, invitation_id: uuid.UUID, session: SessionDep) -> None:
     """Revoke an invitation (admin); revoking again changes nothing."""
-    refuse_if_archived(access)
-    revoked = await queries.revoke_invitation(session, access.organization_id, invitation_id)
+    access.refuse_if_archived()
+    revoked = await invitations.revoke_invitation(session, access.organization_id, invitation_id)
     if not revoked:
-        refusal = await queries.explain_revoke_refusal(session, access.organization_id, invitation_id)
+        refusal = await invitations.explain_revoke_refusal(session, access.organization_id, invitation_id)
         if refusal is not None:
             raise refusal
         return
@@ -291,7 +256,7 @@ async def revoke_invitation(access: AdminAccess, invitation_id: uuid.UUID, sessi
         session,
         Event(
             "invitation.revoked",
-            access.user.id,
+            access.user_id,
             "invitation",
             invitation_id,
             access.organization_id,
@@ -305,7 +270,7 @@ async def accept_invitation(
     body: InvitationAccept, user: CurrentUser, session: SessionDep
 ) -> OrganizationOut:
     """Join the organisation of an invitation addressed to the caller's email."""
-    row = await queries.accept_invitation(session, body.token, user.email_canonical)
+    row = await invitations.accept_invitation(session, body.token, user.email_canonical)
     if row is None:  # unknown, spent, revoked, expired or someone else's: one answer
         raise NotFound("Invitation not found")
     joined = await queries.add_member(session, row.id, user.id, Role(row.invited_role))
@@ -322,11 +287,11 @@ async def accept_invitation(
 # --- audit events -----------------------------------------------------------------------------
 
 
-@router.get("/organizations/{organization_id}/audit-events")
+@router.get("/organizations/{organization_id}/audit-events", response_model=Page[AuditEventOut])
 async def list_audit_events(
     access: AdminAccess,
     session: SessionDep,
     page: Annotated[PageRequest, Depends(page_request("audit-events"))],
-) -> Page[AuditEventOut]:
+) -> Response:
     """The organisation's audit events (admin), newest first."""
-    return await queries.list_audit_events(session, access.organization_id, page)
+    return answer(await queries.list_audit_events(session, access.organization_id, page))

@@ -7,51 +7,23 @@ refused, so a typo in a merge patch is an error rather than a no-op.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     EmailStr,
     Field,
     StringConstraints,
-    field_validator,
 )
 
-from erp_api.request_body import RequestBody
+from erp_api.request_body import MergePatch, Name, RequestBody
+from erp_api.tenancy import Role
 from erp_db import SLUG_PATTERN
-
-
-class Role(enum.StrEnum):
-    """A member's role; each one may do everything the ones before it may."""
-
-    MEMBER = "member"
-    ADMIN = "admin"
-    OWNER = "owner"
-
-    @property
-    def rank(self) -> int:
-        return _RANKS[self]
-
-    def at_least(self, other: Role) -> bool:
-        return self.rank >= other.rank
-
-
-_RANKS = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
-
-
-def _as_sent(value: str) -> str:
-    if value != value.strip():
-        raise ValueError("must not start or end with whitespace")
-    return value
-
 
 # pydantic's `pattern` runs Rust's regex engine, whose `$` matches only at the very
 # end (Python's also matches before a final newline): "acme\n" is refused.
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_as_sent)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=SLUG_PATTERN)]
 
 
@@ -60,23 +32,13 @@ class OrganizationCreate(RequestBody):
     slug: Slug
 
 
-class OrganizationPatch(RequestBody):
-    """A JSON merge patch (RFC 7396): the fields present are replaced; neither may be null."""
+class OrganizationPatch(MergePatch):
+    """A JSON merge patch (RFC 7396) of ``name`` and ``slug``; neither may be removed (null)."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset({"name", "slug"})
 
     name: Name | None = None
     slug: Slug | None = None
-
-    @field_validator("name", "slug", mode="before")
-    @classmethod
-    def _not_removable(cls, value: object) -> object:
-        # In a merge patch null removes the field; these two are required.
-        if value is None:
-            raise ValueError("cannot be removed")
-        return value
-
-    def changes(self) -> dict[str, Any]:
-        """The fields the patch sets, by name."""
-        return self.model_dump(exclude_unset=True)
 
 
 class OrganizationOut(BaseModel):

@@ -1,4 +1,4 @@
-"""The README's "Adding a feature" guide quotes the organisations feature as it is, not as it was."""
+"""The README's "Adding a feature" guide quotes the customers feature and the kit as they are."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import re
 import textwrap
 from pathlib import Path
 
-import erp_api.features.organizations
+import erp_api.features.customers
 import erp_db.models
 
-README = Path(__file__).parents[3] / "README.md"
-SECTION = "## Adding a feature: the organisations feature as the example"
+README = Path(__file__).parents[2] / "README.md"
+SECTION = "## Adding a feature: customers as the example"
 SOURCES = [
-    *Path(erp_api.features.organizations.__file__).parent.glob("*.py"),
+    *Path(erp_api.features.customers.__file__).parent.glob("*.py"),
     *Path(erp_db.models.__file__).parent.glob("*.py"),
 ]
 

@@ -1,12 +1,15 @@
-"""Tenant isolation, proven by search rather than assumed (docs/contract.md §10).
+"""Tenant isolation, proven by search rather than assumed (docs/contract.md §10, §13).
 
 Two organisations, each with an owner, an admin, a member, a pending
-invitation and the audit events of building all that; plus an outsider.
+invitation, one row of every feature registered with
+:func:`erp_api.testing.isolation.register_tenant_resource` (customers, from
+their tests' conftest) and the audit events of building all that; plus an
+outsider.
 Hypothesis then calls every route of the API (found by walking the
 application, so tomorrow's routes are included) as any of these users,
 with path ids taken from the *other* organisation (its id, its members,
 its invitations) mixed with the caller's own, and bodies carrying the other
-organisation's emails, tokens and names. Whatever the answer, nothing that
+organisation's emails, tokens, names and its rows' fields. Whatever the answer, nothing that
 identifies the other organisation may appear in it, and nothing of the
 other organisation may change.
 """
@@ -28,6 +31,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from erp_api.testing.isolation import tenant_resources
 from erp_api.testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
@@ -44,6 +48,8 @@ class Tenant:
     member: Caller
     invitation: dict[str, Any]
     event_ids: list[str] = field(default_factory=list)
+    # path parameter of a registered resource -> its row in this tenant, as created
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def users(self) -> list[Caller]:
@@ -55,6 +61,7 @@ class Tenant:
             "organization_id": [self.organization["id"]],
             "user_id": [str(user.id) for user in self.users],
             "invitation_id": [self.invitation["id"]],
+            **{name: [row["id"]] for name, row in self.rows.items()},
         }
 
     def fingerprints(self) -> set[str]:
@@ -69,6 +76,12 @@ class Tenant:
             *self.event_ids,
             *(str(user.id) for user in self.users),
             *(user.email for user in self.users),
+            *(
+                str(self.rows[resource.path_param][name])
+                for resource in tenant_resources()
+                for name in resource.fingerprints
+                if self.rows[resource.path_param].get(name) is not None
+            ),
         }
 
 
@@ -113,6 +126,8 @@ async def _tenant(api: OrganizationsApi, make_caller: MakeCaller, label: str) ->
         organization["id"], owner, f"invitee-{uuid.uuid4().hex[:12]}@example.org", "admin"
     )
     tenant = Tenant(organization, owner, admin, member, invitation)
+    for resource in tenant_resources():
+        tenant.rows[resource.path_param] = await resource.create(api.client, owner, organization["id"])
     events = await api.client.get(
         f"{API}/organizations/{organization['id']}/audit-events", headers=owner.headers
     )
@@ -148,6 +163,10 @@ def calls(draw: st.DrawFn, routes: list[tuple[str, str]], tenants: list[Tenant],
                 {"token": other.invitation["token"]},
                 {"email": other.invitation["email"], "role": "admin"},
                 {"email": other.owner.email, "role": "member"},
+                *(
+                    {name: value for name, value in row.items() if name not in ("id", "organization_id")}
+                    for row in other.rows.values()
+                ),
             ]
         )
     )
@@ -182,4 +201,9 @@ async def _state(client: httpx.AsyncClient, tenant: Tenant) -> Any:
     organization = (await client.get(base, headers=headers)).json()
     members = (await client.get(f"{base}/members", headers=headers)).json()
     invitations = (await client.get(f"{base}/invitations", headers=headers)).json()
-    return organization["version"], organization["archived_at"], members, invitations
+    rows = [
+        (await client.get(f"{base}{resource.list_path}", headers=headers)).json()
+        for resource in tenant_resources()
+        if resource.list_path is not None
+    ]
+    return organization["version"], organization["archived_at"], members, invitations, rows

@@ -1,0 +1,147 @@
+"""The SQL of invitations: an offer of a role to an email address, redeemable once (docs/contract.md §10).
+
+The token is 256 random bits, shown once and stored only as a SHA-256.
+Acceptance compares the invited address with the caller's in the canonical
+form of :func:`erp_db.canonical_email` (stored beside both), never with
+PostgreSQL's ``lower()``: a look-alike address is another address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any, Final
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from erp_api.errors import Conflict, NotFound
+from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, AnyRow, invitations, organizations
+from erp_api.features.organizations.schemas import InvitationOut
+from erp_api.pagination import Page, PageRequest
+from erp_api.tenancy import Role
+
+INVITATION_LIFETIME: Final = timedelta(days=7)
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create_invitation(
+    session: AsyncSession, organization_id: uuid.UUID, *, email: str, role: Role, created_by: uuid.UUID
+) -> tuple[AnyRow, str]:
+    """The stored invitation and its token: 256 random bits, kept only as a SHA-256."""
+    token = secrets.token_urlsafe(32)
+    statement = (
+        insert(invitations)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=organization_id,
+            email=email,
+            role=role.value,
+            token_hash=hash_token(token),
+            created_by=created_by,
+            expires_at=func.now() + INVITATION_LIFETIME,
+        )
+        .returning(invitations.c.id, invitations.c.email, invitations.c.role, invitations.c.expires_at)
+    )
+    return (await session.execute(statement)).one(), token
+
+
+def _pending() -> Any:
+    return and_(
+        invitations.c.accepted_at.is_(None),
+        invitations.c.revoked_at.is_(None),
+        invitations.c.expires_at > func.now(),
+    )
+
+
+async def list_invitations(
+    session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
+) -> Page[InvitationOut]:
+    statement = select(
+        invitations.c.id,
+        invitations.c.email,
+        invitations.c.role,
+        invitations.c.created_at,
+        invitations.c.expires_at,
+    ).where(invitations.c.organization_id == organization_id, _pending())
+    return await page.fetch(
+        session,
+        statement,
+        invitations.c.created_at,
+        invitations.c.id,
+        lambda row: InvitationOut.model_construct(
+            id=row.id,
+            email=row.email,
+            role=Role(row.role),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        ),
+    )
+
+
+async def revoke_invitation(
+    session: AsyncSession, organization_id: uuid.UUID, invitation_id: uuid.UUID
+) -> bool:
+    """Revoke a not yet accepted invitation; ``False`` when there was none to revoke."""
+    statement = (
+        update(invitations)
+        .where(
+            invitations.c.id == invitation_id,
+            invitations.c.organization_id == organization_id,
+            invitations.c.accepted_at.is_(None),
+            invitations.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+        .returning(invitations.c.id)
+    )
+    return (await session.execute(statement)).one_or_none() is not None
+
+
+async def explain_revoke_refusal(
+    session: AsyncSession, organization_id: uuid.UUID, invitation_id: uuid.UUID
+) -> Exception | None:
+    """Why :func:`revoke_invitation` changed nothing: ``None`` when it was revoked already."""
+    row = (
+        await session.execute(
+            select(invitations.c.accepted_at, invitations.c.revoked_at).where(
+                invitations.c.id == invitation_id, invitations.c.organization_id == organization_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return NotFound("No such invitation in this organization")
+    if row.revoked_at is not None:
+        return None
+    return Conflict("The invitation was accepted already")
+
+
+async def accept_invitation(session: AsyncSession, token: str, email_canonical: str) -> AnyRow | None:
+    """Spend a pending invitation addressed to ``email_canonical`` (:func:`erp_db.canonical_email`'s form).
+
+    One statement spends it and reads its organisation; of two concurrent
+    acceptances of one token, one finds it spent. ``None`` for every
+    refusal alike (unknown, spent, revoked, expired, another's, archived).
+    """
+    statement = (
+        update(invitations)
+        .where(
+            invitations.c.token_hash == hash_token(token),
+            _pending(),
+            invitations.c.email_canonical == email_canonical,
+            organizations.c.id == invitations.c.organization_id,
+            organizations.c.archived_at.is_(None),
+        )
+        .values(accepted_at=func.now())
+        .returning(
+            *ORGANIZATION_COLUMNS,
+            invitations.c.id.label("invitation_id"),
+            invitations.c.role.label("invited_role"),
+        )
+    )
+    return (await session.execute(statement)).one_or_none()
