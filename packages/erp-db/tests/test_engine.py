@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from erp_core.testing import settings_from_env
 from erp_db.engine import (
@@ -39,16 +41,67 @@ async def test_connections_show_the_application_name_in_pg_stat_activity(erp_db_
     assert name == "erp-db-engine-test"
 
 
-async def test_next_checkout_succeeds_after_the_server_killed_the_pooled_connection(
+async def test_an_idle_connection_killed_by_the_server_is_replaced_at_checkout(
     erp_db_url: str, open_connection
 ) -> None:
-    engine = create_engine(erp_db_url, application_name="erp-db-pre-ping-test", pool_size=1, max_overflow=0)
+    engine = create_engine(
+        erp_db_url,
+        application_name="erp-db-idle-ping-test",
+        pool_size=1,
+        max_overflow=0,
+        ping_after_idle_s=0.2,
+    )
+    admin = await open_connection(erp_db_url)
+    try:
+        async with engine.connect() as connection:
+            killed_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        assert await admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed_pid})
+        await asyncio.sleep(0.4)  # idle past the threshold: pinged, found dead, replaced
+
+        async with engine.connect() as connection:
+            new_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+    finally:
+        await engine.dispose()
+
+    assert new_pid != killed_pid
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(erp_db_url: str) -> None:
+    # The ping is a round trip (BEGIN; ROLLBACK on asyncpg): counted by wrapping the dialect's own.
+    engine = create_engine(erp_db_url, application_name="erp-db-no-ping-test", pool_size=1, max_overflow=0)
+    dialect = engine.sync_engine.dialect
+    pings = []
+    real_ping = dialect.do_ping
+
+    def counted_ping(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    dialect.do_ping = counted_ping  # type: ignore[method-assign]
+    try:
+        for _ in range(20):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+    assert pings == []
+
+
+async def test_a_connection_killed_in_use_fails_once_then_the_pool_recovers(
+    erp_db_url: str, open_connection
+) -> None:
+    engine = create_engine(erp_db_url, application_name="erp-db-in-use-test", pool_size=2, max_overflow=0)
     admin = await open_connection(erp_db_url)
     try:
         async with engine.connect() as connection:
             killed_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
         assert await admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed_pid})
 
+        with pytest.raises(DBAPIError) as failed:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        assert failed.value.connection_invalidated
         async with engine.connect() as connection:
             new_pid = await connection.scalar(text("SELECT pg_backend_pid()"))
     finally:

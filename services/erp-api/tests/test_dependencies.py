@@ -71,6 +71,19 @@ def _routes() -> APIRouter:
         await session.execute(text("INSERT INTO api_dep_probe (name) VALUES (:n)"), {"n": name})
         return {"name": name}
 
+    async def in_transaction(session: AsyncSession) -> dict[str, bool]:
+        await session.execute(text("SELECT 1"))
+        raw = await (await session.connection()).get_raw_connection()
+        return {"in_transaction": raw.driver_connection.is_in_transaction()}
+
+    @router.get("/transaction-state")
+    async def read_state(session: SessionDep) -> dict[str, bool]:
+        return await in_transaction(session)
+
+    @router.post("/transaction-state")
+    async def write_state(session: SessionDep) -> dict[str, bool]:
+        return await in_transaction(session)
+
     @router.get("/cache-and-settings")
     async def cache_and_settings(redis: RedisDep, settings: SettingsDep) -> dict[str, object]:
         return {"pong": await redis.ping(), "app_name": settings.app_name}
@@ -187,3 +200,23 @@ async def test_overriding_get_db_session_reaches_routes_that_declare_session_dep
         answer = await client.get("/api/v1/which-session")
 
     assert answer.json() == {"session": "the override"}
+
+
+async def test_a_safe_method_reads_without_begin_and_commit_a_change_in_a_transaction(client):
+    # Autocommit for GET: two round trips fewer; every other method keeps its transaction.
+    read = await client.get("/api/v1/transaction-state")
+    write = await client.post("/api/v1/transaction-state")
+
+    assert read.json() == {"in_transaction": False}
+    assert write.json() == {"in_transaction": True}
+
+
+async def test_through_pgbouncer_reads_keep_their_transaction(make_settings: MakeSettings):
+    # Outside a transaction, PgBouncer may send a statement and its prepared name to
+    # different servers: the lifespan gives reads the transactional sessionmaker there.
+    app = create_app(make_settings(DATABASE_PGBOUNCER="true"))
+    app.include_router(_routes(), prefix="/api/v1")
+    async with serve_in_process(app) as client:
+        read = await client.get("/api/v1/transaction-state")
+
+    assert read.json() == {"in_transaction": True}

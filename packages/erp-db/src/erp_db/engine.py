@@ -8,10 +8,12 @@ asyncpg waits 60 s to connect and forever for a query.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, Final
 
-from sqlalchemy import URL
+from sqlalchemy import URL, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from erp_db.database_url import to_asyncpg_url
@@ -41,6 +43,11 @@ def pgbouncer_connect_args() -> dict[str, Any]:
     }
 
 
+# A connection idle this long is pinged before use (create_engine's docstring).
+PING_AFTER_IDLE_S: Final = 2.0
+_IDLE_SINCE: Final = "erp_db_idle_since"
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
 
@@ -52,7 +59,8 @@ def create_engine(
     pool_size: int = 5,
     max_overflow: int = 5,
     pool_timeout: float = 10.0,
-    pool_pre_ping: bool = True,
+    pool_pre_ping: bool = False,
+    ping_after_idle_s: float | None = PING_AFTER_IDLE_S,
     connect_timeout: float = 5.0,
     command_timeout: float = 30.0,
     echo: bool = False,
@@ -63,8 +71,14 @@ def create_engine(
     ``url`` may use any scheme :func:`~erp_db.database_url.to_asyncpg_url`
     accepts. The process never holds more than ``pool_size + max_overflow``
     connections; a checkout waits at most ``pool_timeout`` seconds for one.
-    ``pool_pre_ping`` tests a pooled connection before handing it out (one
-    extra round trip) so a server restart costs no failed request.
+    A pooled connection that sat idle for ``ping_after_idle_s`` or longer is
+    pinged before it is handed out, and replaced when the ping fails
+    (:func:`ping_idle_connections`); one in steady use is not: a ping is
+    SQLAlchemy's ``BEGIN; ROLLBACK`` on asyncpg, a round trip that
+    ``pool_pre_ping`` (every checkout) would add to every request. A
+    connection that dies while in use fails its statement, and SQLAlchemy
+    then invalidates it and every older connection of the pool, so a server
+    restart under load costs at most the requests already on their way.
     ``application_name`` is sent as a server setting at connect time, so it is
     visible to the server for the connection's whole life. A ``connect_timeout``
     in the URL (libpq's name) replaces ``connect_timeout``. With ``pgbouncer``
@@ -75,7 +89,7 @@ def create_engine(
     if "timeout" in url.query:  # the URL's connect_timeout wins over the default
         connect_timeout = float(str(url.query["timeout"]))
         url = url.difference_update_query(["timeout"])
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -94,6 +108,37 @@ def create_engine(
         },
         execution_options={PGBOUNCER_OPTION: pgbouncer},
     )
+    if ping_after_idle_s is not None and not pool_pre_ping:
+        ping_idle_connections(engine, after_s=ping_after_idle_s)
+    return engine
+
+
+def ping_idle_connections(engine: AsyncEngine, *, after_s: float) -> None:
+    """Ping a pooled connection at checkout only when it has been idle ``after_s`` or longer.
+
+    SQLAlchemy's "pessimistic disconnect handling" recipe (pool events),
+    with the ping skipped for a connection that was in use a moment ago:
+    idleness is when a server restart, a proxy's idle timeout or a dropped
+    NAT entry goes unnoticed. A failed ping raises ``DisconnectionError``,
+    on which the pool discards the connection and checks out another.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < after_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("an idle pooled connection failed its ping") from exc
+
+    event.listen(pool, "checkin", checked_in)
+    event.listen(pool, "checkout", checked_out)
 
 
 def engine_from_settings(
@@ -111,11 +156,20 @@ def engine_from_settings(
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(engine: AsyncEngine, *, autocommit: bool = False) -> async_sessionmaker[AsyncSession]:
     """Sessions on ``engine`` that keep their objects loaded after ``commit()``.
 
     ``expire_on_commit=False`` because an async session cannot lazily reload
     an expired attribute: reading one after commit would raise
     ``MissingGreenlet`` instead of returning the value just written.
+
+    ``autocommit`` sessions run each statement on its own, without ``BEGIN``
+    and ``COMMIT``: two round trips fewer for work that only reads, and no
+    atomicity for work that writes, so use them for reads only. (The pool's
+    connections are shared; the mode is set on checkout and reset on return,
+    in the driver, without a round trip.) Not through PgBouncer's
+    transaction pooling, where a statement outside a transaction and its
+    prepared name may reach different servers.
     """
-    return async_sessionmaker(engine, expire_on_commit=False)
+    bind = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
+    return async_sessionmaker(bind, expire_on_commit=False)

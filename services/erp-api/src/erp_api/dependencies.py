@@ -5,8 +5,8 @@ Endpoints read like prose: ``async def create(thing: In, session: SessionDep)``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from contextlib import AsyncExitStack
+from typing import Annotated, Final
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -16,35 +16,45 @@ from erp_api.lifespan import app_state
 from erp_api.settings import ApiSettings
 from erp_db import session_scope
 
-
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: :func:`erp_db.session_scope` on the lifespan's sessionmaker.
-
-    Only :func:`get_db_session` declares it, always with ``scope="function"``:
-    FastAPI (since 0.118) would otherwise run the code after ``yield`` once
-    the response is already sent, so a failed commit could follow a 2xx.
-    """
-    async with session_scope(app_state(request)["sessionmaker"]) as session:
-        yield session
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+# FastAPI's function-scoped exit stack (0.118+): it closes when the endpoint
+# returns or raises, before the response is sent, inside the exception handlers.
+FUNCTION_STACK: Final = "fastapi_function_astack"
 
 
-async def get_db_session(
-    session: Annotated[AsyncSession, Depends(_request_session, scope="function")],
-) -> AsyncSession:
+def unit_of_work_stack(request: Request) -> AsyncExitStack:
+    """The request's function-scoped exit stack: what is entered on it ends before the answer is sent."""
+    stack = request.scope.get(FUNCTION_STACK)
+    if not isinstance(stack, AsyncExitStack):
+        raise RuntimeError(f"no {FUNCTION_STACK} in the request scope: FastAPI 0.118 or later runs this")
+    return stack
+
+
+async def get_db_session(request: Request) -> AsyncSession:
     """The request's session: committed before the response is sent, rolled back on any error.
 
-    Safe however an endpoint declares it, ``session: SessionDep`` or
-    ``session: AsyncSession = Depends(get_db_session)``: this function is not
-    a generator, so its default scope cannot postpone the commit; the
-    function-scoped dependency under it commits as soon as the endpoint
-    returns. A failed commit is therefore an error answer (a 409 problem for
-    a unique or foreign-key violation, else 5xx), never a 2xx, and an error
-    raised by the endpoint rolls back (docs/contract.md §8). An endpoint
-    that *returns* a 4xx response still commits: raise to roll back. A yield
-    dependency that needs the session after its ``yield`` must be declared
-    with ``scope="function"`` too, or the session is already closed then.
+    The unit of work is :class:`erp_db.session_scope`, entered on FastAPI's
+    function-scoped exit stack rather than through a generator dependency:
+    it ends when the endpoint returns or raises, before the answer is sent,
+    and its commit runs inside the exception handlers. So a failed commit
+    is an error answer (a 409 problem for a unique or foreign-key
+    violation, else 5xx), never a 2xx, and an error raised by the endpoint
+    rolls back (docs/contract.md §8), however an endpoint declares it
+    (``session: SessionDep`` or ``Depends(get_db_session)``). An endpoint
+    that *returns* a 4xx response still commits: raise to roll back. Once
+    per request: dependencies that ask for it share it.
+
+    A safe method (``GET``, ``HEAD``, ``OPTIONS``) only reads, so its
+    session runs in autocommit: no ``BEGIN`` and ``COMMIT`` round trips
+    (except through PgBouncer, where the lifespan gives one sessionmaker
+    for both). Such a route must not write: HTTP says it is safe, and here a
+    write in it would commit at once, alone. A yield dependency that needs
+    the session after its ``yield`` must be declared with
+    ``scope="function"``, or the session is already closed then.
     """
-    return session
+    state = app_state(request)
+    factory = state["read_sessionmaker"] if request.method in SAFE_METHODS else state["sessionmaker"]
+    return await unit_of_work_stack(request).enter_async_context(session_scope(factory))
 
 
 def get_redis(request: Request) -> Redis:

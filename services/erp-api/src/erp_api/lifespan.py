@@ -37,6 +37,8 @@ class State(TypedDict):
     settings: ApiSettings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # For safe methods: autocommit, no BEGIN/COMMIT (the same as sessionmaker through PgBouncer).
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     readiness: Readiness
 
@@ -81,6 +83,7 @@ def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.Abstra
                 settings=settings,
                 engine=engine,
                 sessionmaker=create_sessionmaker(engine),
+                read_sessionmaker=create_sessionmaker(engine, autocommit=not settings.database.pgbouncer),
                 redis=redis,
                 readiness=Readiness(engine, redis, timeout=settings.health_check_timeout_s),
             )

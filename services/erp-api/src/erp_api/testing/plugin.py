@@ -55,12 +55,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from erp_api.app import create_app
-from erp_api.dependencies import _request_session
+from erp_api.dependencies import get_db_session, unit_of_work_stack
 from erp_api.settings import ApiSettings
 from erp_api.testing.identity import bearer_headers, insert_user
 from erp_api.testing.in_process import MakeSettings, serve_in_process
@@ -194,18 +194,20 @@ async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.
     savepoint on any error, so one test can answer a conflict and go on.
     """
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
+    async def end_of_request(exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            await db_session.commit()
+        else:
+            await db_session.rollback()
+
+    async def test_session(request: Request) -> AsyncSession:
         await db_session.commit()
         db_session.expunge_all()
-        try:
-            yield db_session
-            await db_session.commit()
-        except BaseException:
-            await db_session.rollback()
-            raise
+        # Ends where the real unit of work ends: on FastAPI's function-scoped stack.
+        unit_of_work_stack(request).push_async_exit(end_of_request)
+        return db_session
 
-    # The function-scoped generator under get_db_session: both spellings of the dependency reach it.
-    app.dependency_overrides[_request_session] = test_session
+    app.dependency_overrides[get_db_session] = test_session
     async with serve_in_process(app) as client:
         yield client
 
