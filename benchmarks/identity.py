@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from erp_api.features.identity.passwords import hash_password
+from erp_db import canonical_email
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import Server
 from side_by_side import Run, SideBySide, Table, bearer_token, build_report, main, measure, medians, ratio
@@ -67,16 +68,20 @@ async def seed_users(database_url: str) -> tuple[uuid.UUID, list[str]]:
         async with engine.begin() as connection:
             await connection.execute(
                 text(
-                    "INSERT INTO users (id, email, password_hash)"
+                    "INSERT INTO users (id, email, email_canonical, password_hash)"
                     " SELECT CASE WHEN n = 0 THEN CAST(:me AS uuid) ELSE gen_random_uuid() END,"
-                    " 'bench-' || n || '@example.org', '!no-password' FROM generate_series(0, 1000) AS n"
+                    " 'bench-' || n || '@example.org', 'bench-' || n || '@example.org', '!no-password'"
+                    " FROM generate_series(0, 1000) AS n"
                 ),
                 {"me": str(user_id)},
             )
             for email in emails:
                 await connection.execute(
-                    text("INSERT INTO users (email, password_hash) VALUES (:email, :hash)"),
-                    {"email": email, "hash": password_hash},
+                    text(
+                        "INSERT INTO users (email, email_canonical, password_hash)"
+                        " VALUES (:email, :canonical, :hash)"
+                    ),
+                    {"email": email, "canonical": canonical_email(email), "hash": password_hash},
                 )
             await connection.execute(text("ANALYZE"))
     finally:

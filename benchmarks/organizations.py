@@ -77,9 +77,10 @@ async def _seed(database_url: str) -> tuple[uuid.UUID, uuid.UUID, dict[str, int]
         async with engine.begin() as connection:
             await connection.execute(
                 text(
-                    "INSERT INTO users (id, email, password_hash)"
+                    "INSERT INTO users (id, email, email_canonical, password_hash)"
                     " SELECT CASE WHEN n = 0 THEN CAST(:caller AS uuid) ELSE gen_random_uuid() END,"
-                    " 'bench-' || n || '@example.org', '!no-password' FROM generate_series(0, :others) AS n"
+                    " 'bench-' || n || '@example.org', 'bench-' || n || '@example.org', '!no-password'"
+                    " FROM generate_series(0, :others) AS n"
                 ),
                 {"caller": str(caller_id), "others": OTHER_USERS},
             )

@@ -57,3 +57,34 @@ def test_a_signed_but_naive_or_misshapen_position_is_refused(codec: CursorCodec)
         cursor = base64.urlsafe_b64encode(data + codec._tag(data)).decode()
         with pytest.raises(InvalidCursor):
             codec.decode("members", cursor)
+
+
+def test_a_page_of_rows_is_written_exactly_as_the_page_of_models() -> None:
+    # RowPage skips a model per row: the bytes must be those the models would give.
+    from datetime import UTC, datetime
+
+    from pydantic import BaseModel
+
+    from erp_api.answers import answer
+    from erp_api.pagination import Page, RowPage
+
+    class Item(BaseModel):
+        id: uuid.UUID
+        name: str
+        at: datetime
+        note: str | None
+
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": 'Ünïcødé "quoted"',
+            "at": datetime(2026, 12, 6, 21, 0, 0, 1234, tzinfo=UTC),
+            "note": None,
+        },
+        {"id": uuid.uuid4(), "name": "b", "at": datetime(2026, 1, 1, tzinfo=UTC), "note": "n"},
+    ]
+
+    written = answer(RowPage(items=rows, next_cursor="abc")).body
+    modelled = Page[Item](items=[Item(**row) for row in rows], next_cursor="abc").model_dump_json().encode()
+
+    assert written == modelled

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp_api.errors import Conflict, NotFound
 from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, AnyRow, invitations, organizations
 from erp_api.features.organizations.schemas import InvitationOut
-from erp_api.pagination import Page, PageRequest
+from erp_api.pagination import PageRequest, RowPage
 from erp_api.tenancy import Role
 
 INVITATION_LIFETIME: Final = timedelta(days=7)
@@ -60,9 +60,7 @@ def _pending() -> Any:
     )
 
 
-async def list_invitations(
-    session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
-) -> Page[InvitationOut]:
+async def list_invitations(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
     statement = select(
         invitations.c.id,
         invitations.c.email,
@@ -70,19 +68,7 @@ async def list_invitations(
         invitations.c.created_at,
         invitations.c.expires_at,
     ).where(invitations.c.organization_id == organization_id, _pending())
-    return await page.fetch(
-        session,
-        statement,
-        invitations.c.created_at,
-        invitations.c.id,
-        lambda row: InvitationOut.model_construct(
-            id=row.id,
-            email=row.email,
-            role=Role(row.role),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-        ),
-    )
+    return await page.fetch(session, statement, invitations.c.created_at, invitations.c.id, InvitationOut)
 
 
 async def revoke_invitation(

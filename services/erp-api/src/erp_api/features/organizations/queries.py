@@ -34,7 +34,7 @@ from erp_api.features.organizations.schemas import (
     MemberOut,
     OrganizationOut,
 )
-from erp_api.pagination import Page, PageRequest
+from erp_api.pagination import PageRequest, RowPage
 from erp_api.tenancy import Role
 from erp_db import AuditEvent, Invitation, Membership, Organization, User
 
@@ -79,7 +79,7 @@ def member_out(row: AnyRow) -> MemberOut:
 
 async def list_organizations(
     session: AsyncSession, user_id: uuid.UUID, page: PageRequest, *, include_archived: bool
-) -> Page[OrganizationOut]:
+) -> RowPage:
     statement = (
         select(*ORGANIZATION_COLUMNS, memberships.c.role)
         .join_from(memberships, organizations, memberships.c.organization_id == organizations.c.id)
@@ -88,11 +88,7 @@ async def list_organizations(
     if not include_archived:
         statement = statement.where(organizations.c.archived_at.is_(None))
     return await page.fetch(
-        session,
-        statement,
-        organizations.c.created_at,
-        organizations.c.id,
-        lambda row: organization_out(row, row.role),
+        session, statement, organizations.c.created_at, organizations.c.id, OrganizationOut
     )
 
 
@@ -123,15 +119,13 @@ async def add_member(
 # --- members ----------------------------------------------------------------------------------
 
 
-async def list_members(
-    session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
-) -> Page[MemberOut]:
+async def list_members(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
     statement = (
         select(*MEMBER_COLUMNS)
         .join_from(memberships, users, users.c.id == memberships.c.user_id)
         .where(memberships.c.organization_id == organization_id)
     )
-    return await page.fetch(session, statement, memberships.c.created_at, memberships.c.user_id, member_out)
+    return await page.fetch(session, statement, memberships.c.created_at, memberships.c.user_id, MemberOut)
 
 
 def _another_owner(organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
@@ -252,9 +246,7 @@ async def role_of(session: AsyncSession, organization_id: uuid.UUID, user_id: uu
 # --- audit events -----------------------------------------------------------------------------
 
 
-async def list_audit_events(
-    session: AsyncSession, organization_id: uuid.UUID, page: PageRequest
-) -> Page[AuditEventOut]:
+async def list_audit_events(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
     statement = select(*audit_events.c).where(audit_events.c.organization_id == organization_id)
     return await page.fetch(
         session, statement, audit_events.c.occurred_at, audit_events.c.id, AuditEventOut, newest_first=True
