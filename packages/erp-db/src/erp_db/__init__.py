@@ -24,9 +24,11 @@ from erp_db.models import (
     Invitation,
     Membership,
     Organization,
+    OutboxJob,
     RefreshToken,
     User,
 )
+from erp_db.outbox import enqueue_job
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import (
     alembic_config,
@@ -56,6 +58,7 @@ __all__ = [
     "MigrationError",
     "NotEditableInstallError",
     "Organization",
+    "OutboxJob",
     "RefreshToken",
     "SchemaDriftError",
     "User",
@@ -67,6 +70,7 @@ __all__ = [
     "current_revisions",
     "downgrade",
     "engine_from_settings",
+    "enqueue_job",
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",

@@ -12,6 +12,7 @@ from erp_db.base import Base
 from erp_db.models.audit import AUDIT_ACTIONS, AuditEvent
 from erp_db.models.identity import RefreshToken, User
 from erp_db.models.organizations import ROLES, SLUG_PATTERN, Invitation, Membership, Organization
+from erp_db.models.outbox import OutboxJob
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -22,6 +23,7 @@ __all__ = [
     "Invitation",
     "Membership",
     "Organization",
+    "OutboxJob",
     "RefreshToken",
     "User",
 ]
