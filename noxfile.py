@@ -25,6 +25,7 @@ PACKAGES = {
     "erp-db": "packages/erp-db",
     "erp-cache": "packages/erp-cache",
     "erp-api": "services/erp-api",
+    "erp-worker": "services/erp-worker",
 }
 # Poetry must install into the session's venv (nox sets VIRTUAL_ENV), never make its own.
 POETRY_ENV = {"POETRY_VIRTUALENVS_CREATE": "false"}
@@ -103,6 +104,11 @@ def _check_lock_is_current(session: nox.Session) -> None:
 LAYER_PROBES = (
     ("packages/erp-db/src/erp_db/_layer_probe.py", "import erp_api", "erp_db._layer_probe -> erp_api"),
     ("packages/erp-db/src/erp_db/_peer_probe.py", "import erp_cache", "erp_db._peer_probe -> erp_cache"),
+    (
+        "services/erp-worker/src/erp_worker/_layer_probe.py",
+        "import erp_api",
+        "erp_worker._layer_probe -> erp_api",
+    ),
     (
         "services/erp-api/src/erp_api/_root_probe.py",
         "import erp_cache.client",
@@ -241,7 +247,7 @@ for _name, _path in PACKAGES.items():
 @nox.session(tags=["build"], requires=[f"build-{name}" for name in PACKAGES])
 def smoke(session: nox.Session) -> None:
     """Install the built wheels as the image does and run their commands with an empty environment."""
-    poetry_sync(session, "erp-api", no_directory=True)
+    poetry_sync(session, "erp-api", "erp-worker", no_directory=True)
     wheels = sorted(str(wheel) for wheel in DIST.glob("*/*.whl"))
     # session.run, not session.install: reinstall fresh wheels even under `nox -R`
     session.run(
@@ -251,12 +257,13 @@ def smoke(session: nox.Session) -> None:
     bare = {"PATH": session.bin, "HOME": tempfile.gettempdir()}
     with tempfile.TemporaryDirectory() as outside, session.chdir(outside):
         session.run(
-            "python", "-c", "import erp_core, erp_db, erp_cache, erp_api; print(erp_api.__file__)",
+            "python", "-c", "import erp_core, erp_db, erp_cache, erp_api, erp_worker; print(erp_worker)",
             env=bare, include_outer_env=False,
         )  # fmt: skip
         session.run("erp-db", "--help", env=bare, include_outer_env=False, silent=True)
         session.run("erp-db", "upgrade", "--sql", env=bare, include_outer_env=False, silent=True)
         session.run("erp-api", "--help", env=bare, include_outer_env=False, silent=True)
+        session.run("erp-worker", "--help", env=bare, include_outer_env=False, silent=True)
         # As the Kubernetes pod runs them: read-only root, only /tmp writable.
         session.run("python", str(ROOT / "tools" / "read_only_root.py"))
 
