@@ -217,10 +217,9 @@ class WorkerProcess:
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        self.process.communicate(timeout=30)
 
-    def terminate(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGTERM)
+    def wait(self) -> tuple[int, str]:
         output, _ = self.process.communicate(timeout=60)
         return self.process.returncode, output
 

@@ -78,7 +78,12 @@ def safe_error(exc: BaseException) -> str:
 
 def register_jobs(app: App, config: JobSettings) -> None:
     """Register ``invitation.mail`` and ``purge`` on ``app``."""
-    retry = RetryStrategy(max_attempts=config.max_attempts - 1, exponential_wait=config.retry_base_s)
+    # procrastinate counts retries after the first try, and reads max_attempts=0 as "no limit".
+    retry: RetryStrategy | bool = (
+        RetryStrategy(max_attempts=config.max_attempts - 1, exponential_wait=config.retry_base_s)
+        if config.max_attempts > 1
+        else False
+    )
 
     async def invitation_mail(context: JobContext, outbox_id: str) -> None:
         mailer = config.mailer

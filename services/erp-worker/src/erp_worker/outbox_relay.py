@@ -27,6 +27,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from erp_core import describe_error
 from erp_db import OutboxJob, session_scope
 from erp_worker.jobs import OUTBOX_JOBS
 from erp_worker.metrics import WorkerMetrics
@@ -121,5 +122,5 @@ async def relay_forever(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.warning("outbox relay pass failed; retrying", extra={"error": type(exc).__name__})
+            logger.warning("outbox relay pass failed; retrying", extra={"error": describe_error(exc)})
         await asyncio.sleep(interval_s)
