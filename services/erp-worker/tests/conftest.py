@@ -122,15 +122,16 @@ def sessionmaker(erp_db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 def worker_settings(database_url: str, smtp_port: int | None, **values: Any) -> WorkerSettings:
     smtp = {"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_starttls": False} if smtp_port else {}
+    defaults: dict[str, Any] = {
+        "metrics_port": 0,
+        "worker_health_port": free_port(),
+        "mail_from": "erp@example.org",
+        "invitation_url_template": "https://erp.example.org/accept?token={token}",
+    }
     return WorkerSettings(
         _env_file=None,
         database=DatabaseSettings(_env_file=None, url=database_url),
-        metrics_port=0,
-        worker_health_port=free_port(),
-        mail_from="erp@example.org",
-        invitation_url_template="https://erp.example.org/accept?token={token}",
-        **smtp,
-        **values,
+        **(defaults | smtp | values),
     )
 
 
