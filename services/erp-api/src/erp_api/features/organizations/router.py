@@ -41,6 +41,8 @@ from erp_api.features.organizations.schemas import (
 )
 from erp_api.pagination import Page, PageRequest, page_request
 from erp_api.preconditions import etag, expected_version, not_modified
+from erp_core import get_request_id
+from erp_db import enqueue_job
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -241,6 +243,10 @@ async def create_invitation(
     row, token = await queries.create_invitation(
         session, access.organization_id, email=body.email, role=body.role, created_by=access.user.id
     )
+    # The mail job, in this transaction (docs/contract.md §14); erp-worker erases the token once sent.
+    payload = {"invitation_id": str(row.id), "email": row.email, "token": token}
+    await enqueue_job(session, job="invitation.mail", payload=payload,
+                      idempotency_key=f"invitation.mail:{row.id}", request_id=get_request_id())  # fmt: skip
     await record_events(
         session,
         Event(
