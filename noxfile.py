@@ -35,6 +35,29 @@ SERVICE_ENV = {
     "TEST_REDIS_URL": "redis://127.0.0.1:6379/15",
 }
 
+# The matrix of supported Pythons: the libraries' and the worker's tests on each
+# (`test-matrix-3.1x`); the per-package `test-*` sessions run on the default one.
+MATRIX_PYTHONS = ["3.11", "3.12", "3.13"]
+MATRIX_PACKAGES = ("erp-core", "erp-db", "erp-cache", "erp-worker")
+
+
+def _pyenv_interpreters_on_path() -> None:
+    """Put pyenv's installed 3.11-3.13 ahead of its shims, which answer only for the selected version.
+
+    Where pyenv is absent this changes nothing, and a missing interpreter fails its session by name.
+    """
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [
+        str(path.parent)
+        for python in MATRIX_PYTHONS
+        for path in sorted(versions.glob(f"{python}.*/bin/python{python}"))[-1:]
+    ]
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_pyenv_interpreters_on_path()
+
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "virtualenv"
 nox.options.error_on_external_run = True
@@ -43,6 +66,9 @@ nox.options.sessions = [
     "typecheck",
     *(f"test-{name}" for name in PACKAGES),
     *(f"build-{name}" for name in PACKAGES),
+    # 3.11 is the default interpreter, which the test-* sessions above already use.
+    "test-matrix-3.12",
+    "test-matrix-3.13",
     "smoke",
     "sbom",
     "resilience",
@@ -242,6 +268,16 @@ def _check_requirements(session: nox.Session, artifact: Path) -> None:
 
 for _name, _path in PACKAGES.items():
     _register(_name, _path)
+
+
+@nox.session(name="test-matrix", python=MATRIX_PYTHONS, tags=["matrix"])
+def test_matrix(session: nox.Session) -> None:
+    """The libraries' and the worker's tests on one supported Python (3.11, 3.12, 3.13)."""
+    poetry_sync(session, *MATRIX_PACKAGES, "test")
+    paths = [PACKAGES[name] for name in MATRIX_PACKAGES]
+    session.run(
+        "pytest", *paths, "-m", "not resilience and not drill", *session.posargs, env=service_env(session)
+    )
 
 
 @nox.session(tags=["build"], requires=[f"build-{name}" for name in PACKAGES])
