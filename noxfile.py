@@ -374,6 +374,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/identity.py", *session.posargs, env=service_env(session))
     # Organisations: get-by-id, a list of 50 and create against the same SQL without the stack.
     session.run("python", "benchmarks/organizations.py", *session.posargs, env=service_env(session))
+    # erp-worker: mails per second, and /healthz/live while a worker drains a backlog.
+    session.run("python", "benchmarks/worker.py", *session.posargs, env=service_env(session))
 
 
 @nox.session(tags=["perf"])
@@ -390,7 +392,7 @@ def _bench_environment(session: nox.Session, tool: str, install_hint: str) -> No
     """
     if shutil.which(tool) is None:
         session.error(f"{tool} is not installed: {install_hint}")
-    poetry_sync(session, "erp-api", "test")
+    poetry_sync(session, "erp-api", "erp-worker", "test")
 
 
 @nox.session(tags=["perf"])

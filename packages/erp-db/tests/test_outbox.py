@@ -15,7 +15,9 @@ async def test_a_job_is_recorded_in_the_callers_transaction(erp_db_session: Asyn
     recorded = await enqueue_job(
         erp_db_session, job="example", payload={"n": 1}, idempotency_key=key, request_id="req-1"
     )
-    row = (await erp_db_session.execute(select(OutboxJob).where(OutboxJob.idempotency_key == key))).scalar_one()
+    row = (
+        await erp_db_session.execute(select(OutboxJob).where(OutboxJob.idempotency_key == key))
+    ).scalar_one()
     assert recorded
     assert (row.job, row.payload, row.request_id) == ("example", {"n": 1}, "req-1")
     assert (row.relayed_at, row.completed_at, row.failed_at, row.attempts) == (None, None, None, 0)
@@ -24,7 +26,9 @@ async def test_a_job_is_recorded_in_the_callers_transaction(erp_db_session: Asyn
 async def test_the_same_idempotency_key_records_one_row(erp_db_session: AsyncSession) -> None:
     key = f"test:{uuid.uuid4()}"
     first = await enqueue_job(erp_db_session, job="example", payload={}, idempotency_key=key, request_id=None)
-    second = await enqueue_job(erp_db_session, job="example", payload={}, idempotency_key=key, request_id=None)
+    second = await enqueue_job(
+        erp_db_session, job="example", payload={}, idempotency_key=key, request_id=None
+    )
     count = await erp_db_session.scalar(
         select(func.count()).select_from(OutboxJob).where(OutboxJob.idempotency_key == key)
     )
