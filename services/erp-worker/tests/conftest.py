@@ -56,20 +56,21 @@ def free_port() -> int:
 
 
 class MailHandler:
-    """aiosmtpd handler: keeps accepted messages; can refuse, or hold one DATA until released."""
+    """aiosmtpd handler: keeps accepted messages; refuses, or holds the DATA of one address, on demand."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.refuse: str | None = None
-        self.hold_next = False
+        self.hold_for: str | None = None
         self.refuse_after_hold = False
         self.holding = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.hold_next:
-            self.hold_next = False
+        # Only the mail to `hold_for`: other tests' jobs may be waiting in the shared queue.
+        if self.hold_for is not None and self.hold_for in envelope.rcpt_tos:
+            self.hold_for = None
             self.holding.set()
             while not self.release.is_set():
                 await asyncio.sleep(0.01)

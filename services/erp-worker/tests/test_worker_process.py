@@ -32,9 +32,9 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_and_one_mail_goes_ou
     start_worker: RunWorker,
 ) -> None:
     handler, port = smtp
-    handler.hold_next = True
     handler.refuse_after_hold = True  # the killed worker's conversation never completes
     outbox_id, email, _ = await invite(sessionmaker)
+    handler.hold_for = email
     doomed = worker_processes(worker_env(port))
     await eventually(lambda: held(handler), what="the first worker in the middle of the mail")
     doomed.kill()
@@ -56,8 +56,8 @@ async def test_sigterm_lets_the_running_job_finish_then_exits_0(
     worker_processes: StartProcess,
 ) -> None:
     handler, port = smtp
-    handler.hold_next = True
     outbox_id, email, token = await invite(sessionmaker, request_id="req-sigterm")
+    handler.hold_for = email
     worker = worker_processes(worker_env(port))
     await eventually(lambda: held(handler), what="the worker in the middle of the mail")
     worker.process.send_signal(signal.SIGTERM)
