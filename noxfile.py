@@ -25,6 +25,7 @@ PACKAGES = {
     "erp-db": "packages/erp-db",
     "erp-cache": "packages/erp-cache",
     "erp-api": "services/erp-api",
+    "erp-worker": "services/erp-worker",
 }
 # Poetry must install into the session's venv (nox sets VIRTUAL_ENV), never make its own.
 POETRY_ENV = {"POETRY_VIRTUALENVS_CREATE": "false"}
@@ -34,6 +35,29 @@ SERVICE_ENV = {
     "TEST_REDIS_URL": "redis://127.0.0.1:6379/15",
 }
 
+# The matrix of supported Pythons: the libraries' and the worker's tests on each
+# (`test-matrix-3.1x`); the per-package `test-*` sessions run on the default one.
+MATRIX_PYTHONS = ["3.11", "3.12", "3.13"]
+MATRIX_PACKAGES = ("erp-core", "erp-db", "erp-cache", "erp-worker")
+
+
+def _pyenv_interpreters_on_path() -> None:
+    """Put pyenv's installed 3.11-3.13 ahead of its shims, which answer only for the selected version.
+
+    Where pyenv is absent this changes nothing, and a missing interpreter fails its session by name.
+    """
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [
+        str(path.parent)
+        for python in MATRIX_PYTHONS
+        for path in sorted(versions.glob(f"{python}.*/bin/python{python}"))[-1:]
+    ]
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_pyenv_interpreters_on_path()
+
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "virtualenv"
 nox.options.error_on_external_run = True
@@ -42,6 +66,9 @@ nox.options.sessions = [
     "typecheck",
     *(f"test-{name}" for name in PACKAGES),
     *(f"build-{name}" for name in PACKAGES),
+    # 3.11 is the default interpreter, which the test-* sessions above already use.
+    "test-matrix-3.12",
+    "test-matrix-3.13",
     "smoke",
     "sbom",
     "resilience",
@@ -103,6 +130,11 @@ def _check_lock_is_current(session: nox.Session) -> None:
 LAYER_PROBES = (
     ("packages/erp-db/src/erp_db/_layer_probe.py", "import erp_api", "erp_db._layer_probe -> erp_api"),
     ("packages/erp-db/src/erp_db/_peer_probe.py", "import erp_cache", "erp_db._peer_probe -> erp_cache"),
+    (
+        "services/erp-worker/src/erp_worker/_layer_probe.py",
+        "import erp_api",
+        "erp_worker._layer_probe -> erp_api",
+    ),
     (
         "services/erp-api/src/erp_api/_root_probe.py",
         "import erp_cache.client",
@@ -238,10 +270,20 @@ for _name, _path in PACKAGES.items():
     _register(_name, _path)
 
 
+@nox.session(name="test-matrix", python=MATRIX_PYTHONS, tags=["matrix"])
+def test_matrix(session: nox.Session) -> None:
+    """The libraries' and the worker's tests on one supported Python (3.11, 3.12, 3.13)."""
+    poetry_sync(session, *MATRIX_PACKAGES, "test")
+    paths = [PACKAGES[name] for name in MATRIX_PACKAGES]
+    session.run(
+        "pytest", *paths, "-m", "not resilience and not drill", *session.posargs, env=service_env(session)
+    )
+
+
 @nox.session(tags=["build"], requires=[f"build-{name}" for name in PACKAGES])
 def smoke(session: nox.Session) -> None:
     """Install the built wheels as the image does and run their commands with an empty environment."""
-    poetry_sync(session, "erp-api", no_directory=True)
+    poetry_sync(session, "erp-api", "erp-worker", no_directory=True)
     wheels = sorted(str(wheel) for wheel in DIST.glob("*/*.whl"))
     # session.run, not session.install: reinstall fresh wheels even under `nox -R`
     session.run(
@@ -251,12 +293,13 @@ def smoke(session: nox.Session) -> None:
     bare = {"PATH": session.bin, "HOME": tempfile.gettempdir()}
     with tempfile.TemporaryDirectory() as outside, session.chdir(outside):
         session.run(
-            "python", "-c", "import erp_core, erp_db, erp_cache, erp_api; print(erp_api.__file__)",
+            "python", "-c", "import erp_core, erp_db, erp_cache, erp_api, erp_worker; print(erp_worker)",
             env=bare, include_outer_env=False,
         )  # fmt: skip
         session.run("erp-db", "--help", env=bare, include_outer_env=False, silent=True)
         session.run("erp-db", "upgrade", "--sql", env=bare, include_outer_env=False, silent=True)
         session.run("erp-api", "--help", env=bare, include_outer_env=False, silent=True)
+        session.run("erp-worker", "--help", env=bare, include_outer_env=False, silent=True)
         # As the Kubernetes pod runs them: read-only root, only /tmp writable.
         session.run("python", str(ROOT / "tools" / "read_only_root.py"))
 
@@ -331,6 +374,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/identity.py", *session.posargs, env=service_env(session))
     # Organisations: get-by-id, a list of 50 and create against the same SQL without the stack.
     session.run("python", "benchmarks/organizations.py", *session.posargs, env=service_env(session))
+    # erp-worker: mails per second, and /healthz/live while a worker drains a backlog.
+    session.run("python", "benchmarks/worker.py", *session.posargs, env=service_env(session))
 
 
 @nox.session(tags=["perf"])
@@ -347,7 +392,7 @@ def _bench_environment(session: nox.Session, tool: str, install_hint: str) -> No
     """
     if shutil.which(tool) is None:
         session.error(f"{tool} is not installed: {install_hint}")
-    poetry_sync(session, "erp-api", "test")
+    poetry_sync(session, "erp-api", "erp-worker", "test")
 
 
 @nox.session(tags=["perf"])

@@ -39,16 +39,35 @@ class Rendered:
     overlay: str
     objects: list[Object]
 
-    def all(self, kind: str) -> list[Object]:
-        return [obj for obj in self.objects if obj["kind"] == kind]
+    def all(self, kind: str, app: str | None = None) -> list[Object]:
+        """Objects of ``kind``; with ``app``, only those of that component (``erp-api``, ``erp-worker``)."""
+        return [
+            obj
+            for obj in self.objects
+            if obj["kind"] == kind
+            and (
+                app is None
+                or obj["metadata"]["name"] == app
+                or obj["metadata"]["name"].startswith(f"{app}-config")
+            )
+        ]
 
-    def one(self, kind: str) -> Object:
-        (found,) = self.all(kind)
+    def one(self, kind: str, app: str = "erp-api") -> Object:
+        (found,) = self.all(kind, app)
         return found
 
     @property
     def pod(self) -> Object:
         return self.one("Deployment")["spec"]["template"]
+
+    @property
+    def worker_pod(self) -> Object:
+        return self.one("Deployment", "erp-worker")["spec"]["template"]
+
+    @property
+    def worker(self) -> Object:
+        (container,) = self.worker_pod["spec"]["containers"]
+        return container
 
     @property
     def api(self) -> Object:

@@ -25,10 +25,12 @@ from erp_db.models import (
     Invitation,
     Membership,
     Organization,
+    OutboxJob,
     RefreshToken,
     User,
 )
 from erp_db.models.customers import VAT_NUMBER_PATTERN, Customer
+from erp_db.outbox import enqueue_job
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import (
     alembic_config,
@@ -60,6 +62,7 @@ __all__ = [
     "MigrationError",
     "NotEditableInstallError",
     "Organization",
+    "OutboxJob",
     "RefreshToken",
     "SchemaDriftError",
     "User",
@@ -72,6 +75,7 @@ __all__ = [
     "current_revisions",
     "downgrade",
     "engine_from_settings",
+    "enqueue_job",
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",

@@ -16,6 +16,7 @@ from erp_db.base import Base
 from erp_db.models.audit import AUDIT_ACTIONS, AuditEvent
 from erp_db.models.identity import RefreshToken, User
 from erp_db.models.organizations import ROLES, SLUG_PATTERN, Invitation, Membership, Organization
+from erp_db.models.outbox import OutboxJob
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -29,6 +30,7 @@ __all__ = [
     "Invitation",
     "Membership",
     "Organization",
+    "OutboxJob",
     "RefreshToken",
     "User",
 ]

@@ -100,7 +100,9 @@ async def test_every_change_costs_at_most_four_statements(
     ]
     for name, request, status in changes:
         statements = await counted(request(), status)
-        assert len(statements) <= WRITE_BUDGET, f"{name}:\n{statements}"
+        # An invitation also records its mail job in the outbox (docs/contract.md §14).
+        budget = WRITE_BUDGET + 1 if name == "invite" else WRITE_BUDGET
+        assert len(statements) <= budget, f"{name}:\n{statements}"
 
     token = (await api.invite(created.json()["id"], owner, invitee.email))["token"]
     statements = await counted(

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp_api.errors import Conflict, NotFound
 from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, AnyRow, invitations, organizations
 from erp_api.features.organizations.schemas import InvitationOut
+from erp_core import get_request_id
+from erp_db import enqueue_job
 from erp_api.pagination import PageRequest, RowPage
 from erp_api.tenancy import Role
 
@@ -34,7 +36,13 @@ def hash_token(token: str) -> bytes:
 async def create_invitation(
     session: AsyncSession, organization_id: uuid.UUID, *, email: str, role: Role, created_by: uuid.UUID
 ) -> tuple[AnyRow, str]:
-    """The stored invitation and its token: 256 random bits, kept only as a SHA-256."""
+    """The stored invitation and its token: 256 random bits, kept only as a SHA-256.
+
+    Its mail job is recorded in the same transaction (the outbox of
+    docs/contract.md §14): a rolled-back invitation asks for no mail, a
+    committed one gets it at least once. The raw token travels in the job's
+    payload only until erp-worker has sent the mail, then it is erased.
+    """
     token = secrets.token_urlsafe(32)
     statement = (
         insert(invitations)
@@ -49,7 +57,15 @@ async def create_invitation(
         )
         .returning(invitations.c.id, invitations.c.email, invitations.c.role, invitations.c.expires_at)
     )
-    return (await session.execute(statement)).one(), token
+    row = (await session.execute(statement)).one()
+    await enqueue_job(
+        session,
+        job="invitation.mail",
+        payload={"invitation_id": str(row.id), "email": row.email, "token": token},
+        idempotency_key=f"invitation.mail:{row.id}",
+        request_id=get_request_id(),
+    )
+    return row, token
 
 
 def _pending() -> Any:

@@ -1,0 +1,227 @@
+"""erp-worker under load: mails per second, and the API's ``/healthz/live`` while the worker drains.
+
+``python benchmarks/worker.py`` from the bench's environment (``nox -s
+bench``: erp-api, erp-worker and the test group installed, ``wrk`` on the
+path). One throwaway database, an aiosmtpd server in this process that
+counts what it accepts, and the real commands:
+
+- ``mails``: ``erp-worker run`` with ``WORKER_CONCURRENCY=4`` drains a backlog
+  of invitation-mail jobs; the rate is taken from the outbox's own
+  ``completed_at`` stamps, first to last, so start-up does not count
+  (target >= 200 mails/s);
+- ``live``: ``erp-api serve`` (pinned to CPU 0, wrk on CPU 1) answers
+  ``/healthz/live`` alone, then while a worker drains 10,000 jobs on the same
+  machine, then alone again (target: during >= 0.90x the mean of alone).
+
+The ratio of creating an invitation with and without the outbox row (issue
+20's third figure) is not measured here yet. Exit status 1 on a non-2xx
+answer or a job left undone; a missed target prints MISSED and fails only
+with ``--strict``. Figures go to ``.bench/worker-latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from erp_db import OutboxJob
+from erp_db.testing import admin_url_from_env, temporary_database
+from load import run_wrk
+from servers import Server
+from side_by_side import APP_NAME, DEFAULT_REDIS_URL, JWT_SECRET_KEY, OUTPUT_DIR, PRODUCTION_SETTINGS
+
+MAILS_TARGET = 200.0
+LIVE_TARGET = 0.90
+WORKER = Path(sys.executable).parent / "erp-worker"
+
+
+class CountingHandler:
+    """Accepts every message and counts it (thread-safe: aiosmtpd runs in its own thread)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.accepted += 1
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def seed(database_url: str, count: int) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for start in range(0, count, 1000):
+                rows = []
+                for _ in range(start, min(count, start + 1000)):
+                    invitation = uuid.uuid4()
+                    rows.append({
+                        "job": "invitation.mail",
+                        "payload": {"invitation_id": str(invitation), "email": "b@example.org", "token": "t"},
+                        "idempotency_key": f"invitation.mail:{invitation}",
+                    })  # fmt: skip
+                await connection.execute(insert(OutboxJob), rows)
+    finally:
+        await engine.dispose()
+
+
+async def wait_completed(database_url: str, count: int, *, within_s: float) -> tuple[int, float]:
+    """Wait until ``count`` rows are completed; (completed, seconds from the first to the last)."""
+    engine = create_async_engine(database_url)
+    deadline = time.monotonic() + within_s
+    try:
+        async with engine.connect() as connection:
+            while True:
+                done = await connection.scalar(
+                    select(func.count()).select_from(OutboxJob).where(OutboxJob.completed_at.is_not(None))
+                )
+                if done >= count or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            first, last = (
+                await connection.execute(
+                    select(func.min(OutboxJob.completed_at), func.max(OutboxJob.completed_at))
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    span = (last - first).total_seconds() if first and last else 0.0
+    return int(done or 0), span
+
+
+def start_worker(database_url: str, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": database_url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_STARTTLS": "false",
+        "WORKER_CONCURRENCY": "4",
+        "WORKER_HEALTH_PORT": str(free_port()),
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+        "ENVIRONMENT": "production",
+    }
+    return subprocess.Popen([str(WORKER), "run"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def mails(database_url: str, smtp_port: int, count: int, log_dir: Path) -> dict[str, float]:
+    asyncio.run(seed(database_url, count))
+    worker = start_worker(database_url, smtp_port, log_dir / "worker-mails.log")
+    try:
+        done, span = asyncio.run(wait_completed(database_url, count, within_s=600))
+    finally:
+        stop(worker)
+    if done < count:
+        raise SystemExit(f"mails: {count - done} of {count} jobs left undone")
+    return {"jobs": count, "span_s": span, "mails_per_s": (count - 1) / span if span else 0.0}
+
+
+def live(
+    database_url: str, smtp_port: int, backlog: int, duration_s: float, log_dir: Path
+) -> dict[str, float]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": database_url,
+        "APP_CACHE_REDIS_URL": os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL),
+        "APP_NAME": APP_NAME,
+        "JWT_SECRET_KEY": JWT_SECRET_KEY,
+        **PRODUCTION_SETTINGS,
+    }
+    server = Server("service", env, log_dir)
+    server.start()
+    try:
+        server.wait_for("/healthz/ready")
+        run_wrk(server, "/healthz/live", connections=8, duration_s=2, timeout_s=5)  # warm-up
+        before = run_wrk(server, "/healthz/live", connections=8, duration_s=duration_s, timeout_s=5)
+        asyncio.run(seed(database_url, backlog))
+        worker = start_worker(database_url, smtp_port, log_dir / "worker-live.log")
+        try:
+            during = run_wrk(server, "/healthz/live", connections=8, duration_s=duration_s, timeout_s=5)
+            done, _ = asyncio.run(wait_completed(database_url, backlog, within_s=600))
+        finally:
+            stop(worker)
+        after = run_wrk(server, "/healthz/live", connections=8, duration_s=duration_s, timeout_s=5)
+    finally:
+        server.stop()
+    bad = sum(result.non_2xx + result.socket_errors for result in (before, during, after))
+    if bad or done < backlog:
+        raise SystemExit(f"live: {bad} bad answers, {backlog - done} jobs left undone")
+    alone = (before.requests_per_s + after.requests_per_s) / 2
+    return {"alone_rps": alone, "during_rps": during.requests_per_s, "ratio": during.requests_per_s / alone}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--mails", type=int, default=3000, help="jobs of the mail-rate run")
+    parser.add_argument("--backlog", type=int, default=10_000, help="jobs drained during the live run")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each wrk run")
+    parser.add_argument("--strict", action="store_true", help="a missed target fails the run")
+    # The bench session hands every script the same arguments: ignore the others' options.
+    args, _ = parser.parse_known_args(argv)
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    handler = CountingHandler()
+    smtp_port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        report = asyncio.run(_run(args, smtp_port))
+    finally:
+        controller.stop()
+    report["smtp_accepted"] = handler.accepted
+    (OUTPUT_DIR / "worker-latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    met = {
+        f"mails >= {MAILS_TARGET:.0f}/s": report["mails"]["mails_per_s"] >= MAILS_TARGET,
+        f"live during drain >= {LIVE_TARGET:.2f}x alone": report["live"]["ratio"] >= LIVE_TARGET,
+    }
+    print(f"erp-worker: {report['mails']['mails_per_s']:.0f} mails/s over {report['mails']['jobs']} jobs")
+    print(
+        f"/healthz/live: {report['live']['alone_rps']:.0f} req/s alone, {report['live']['during_rps']:.0f} "
+        f"while draining {args.backlog} jobs: ratio {report['live']['ratio']:.2f}"
+    )
+    for name, ok in met.items():
+        print(f"  {'met   ' if ok else 'MISSED'} {name}")
+    return 1 if args.strict and not all(met.values()) else 0
+
+
+async def _run(args: argparse.Namespace, smtp_port: int) -> dict[str, Any]:
+    log_dir = OUTPUT_DIR / "worker-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {}
+    async with temporary_database(admin_url_from_env()) as url:
+        report["mails"] = await asyncio.to_thread(mails, url, smtp_port, args.mails, log_dir)
+    async with temporary_database(admin_url_from_env()) as url:
+        report["live"] = await asyncio.to_thread(live, url, smtp_port, args.backlog, args.duration, log_dir)
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(main())

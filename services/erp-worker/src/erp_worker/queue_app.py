@@ -1,0 +1,67 @@
+"""The queue engine: a procrastinate ``App`` on the ERP's own PostgreSQL database.
+
+procrastinate keeps its jobs in PostgreSQL tables, so the queue needs no
+server of its own: a committed outbox row and the job it becomes live in the
+same database, and "the queue's backend is down" means "the database is
+down". Its tables, types and functions live in their own schema,
+``procrastinate``, out of Alembic's sight (``erp-db check`` compares the
+default schema only); every connection of the engine sets that schema as its
+``search_path``.
+
+The engine speaks psycopg 3, not asyncpg: :func:`libpq_conninfo` turns the
+``DATABASE_URL`` the settings normalised for asyncpg back into a libpq URL.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import psycopg
+from procrastinate import App, PsycopgConnector
+from procrastinate.schema import SchemaManager
+from sqlalchemy import make_url
+
+QUEUE_SCHEMA: Final = "procrastinate"
+# pg_advisory_xact_lock key of the schema set-up: replicas starting together install it once.
+SCHEMA_LOCK_KEY: Final = 0x6572705F776B72  # "erp_wkr"
+_SEARCH_PATH: Final = f"-c search_path={QUEUE_SCHEMA}"
+
+
+def libpq_conninfo(database_url: str) -> str:
+    """The libpq URL of an asyncpg ``postgresql+asyncpg://`` URL (``ssl=`` back to ``sslmode=``)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    if "ssl" in url.query:
+        url = url.update_query_dict({"sslmode": str(url.query["ssl"])}).difference_update_query(["ssl"])
+    return url.render_as_string(hide_password=False)
+
+
+def create_queue_app(conninfo: str, *, application_name: str, max_connections: int) -> App:
+    """A procrastinate ``App`` whose pool holds at most ``max_connections``; open it with ``open_async``."""
+    connector = PsycopgConnector(
+        conninfo=conninfo,
+        kwargs={"options": _SEARCH_PATH, "application_name": application_name},
+        min_size=1,
+        max_size=max_connections,
+    )
+    return App(connector=connector)
+
+
+async def ensure_queue_schema(conninfo: str) -> bool:
+    """Install procrastinate's schema unless present; ``True`` when this call installed it.
+
+    Under a transaction-scoped advisory lock, so replicas starting at once
+    install it once. An upgrade of procrastinate that changes its schema
+    ships migrations of its own (``procrastinate schema --migration-path``),
+    applied by hand before the new worker starts; the range in pyproject
+    keeps to one major version.
+    """
+    connect = psycopg.AsyncConnection.connect(conninfo, options=_SEARCH_PATH)
+    async with await connect as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        cursor = await connection.execute("SELECT to_regclass(%s)", (f"{QUEUE_SCHEMA}.procrastinate_jobs",))
+        row = await cursor.fetchone()
+        if row is not None and row[0] is not None:
+            return False
+        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {QUEUE_SCHEMA}")
+        await connection.execute(SchemaManager.get_schema())
+    return True
