@@ -349,8 +349,8 @@ def audit(session: nox.Session) -> None:
 
 @nox.session(tags=["test"])
 def resilience(session: nox.Session) -> None:
-    """Stop, hang and overload private PostgreSQL and Redis servers under the service; it must recover."""
-    poetry_sync(session, "erp-api", "test")
+    """Stop, hang and overload private PostgreSQL and Redis servers under the services; they must recover."""
+    poetry_sync(session, "erp-api", "erp-worker", "test")
     paths = list(PACKAGES.values())
     session.run("pytest", *paths, "-m", "resilience", *session.posargs, env=service_env(session))
 

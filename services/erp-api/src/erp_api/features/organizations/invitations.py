@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp_api.errors import Conflict, NotFound
 from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, AnyRow, invitations, organizations
 from erp_api.features.organizations.schemas import InvitationOut
-from erp_core import get_request_id
-from erp_db import enqueue_job
 from erp_api.pagination import PageRequest, RowPage
 from erp_api.tenancy import Role
+from erp_core import get_request_id
+from erp_db import enqueue_job
 
 INVITATION_LIFETIME: Final = timedelta(days=7)
 
