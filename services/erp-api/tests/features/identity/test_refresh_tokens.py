@@ -244,22 +244,27 @@ async def live_tokens_of_family(engine: AsyncEngine, raw: str) -> int:
     return int(live or 0)
 
 
+@pytest.fixture
+async def spent_and_live(
+    committing_client: httpx.AsyncClient, make_committed_user: MakeUser
+) -> tuple[str, str]:
+    """A family of two: R1 spent for R2, both committed, R2 live."""
+    first = await login(committing_client, await make_committed_user(password=PASSWORD))
+    second = (await refresh(committing_client, first["refresh_token"])).json()
+    return first["refresh_token"], second["refresh_token"]
+
+
 @pytest.mark.parametrize("trial", range(10))
 async def test_a_reuse_racing_a_rotation_leaves_no_token_of_the_family_alive(
     committing_client: httpx.AsyncClient,
-    make_committed_user: MakeUser,
+    spent_and_live: tuple[str, str],
     erp_db_engine: AsyncEngine,
     trial: int,
 ) -> None:
     # R1 spent for R2; then R1 (a reuse) and R2 (a rotation) at the same
     # moment. The reuse's revocation used to miss the R3 that the rotation
     # was inserting, and R3 kept working.
-    first = await login(committing_client, await make_committed_user(password=PASSWORD))
-    second = (await refresh(committing_client, first["refresh_token"])).json()
-    racers = [
-        refresh(committing_client, first["refresh_token"]),
-        refresh(committing_client, second["refresh_token"]),
-    ]
+    racers = [refresh(committing_client, token) for token in spent_and_live]
     if trial % 2:
         racers.reverse()
 
@@ -269,28 +274,26 @@ async def test_a_reuse_racing_a_rotation_leaves_no_token_of_the_family_alive(
     for answer in answers:
         if answer.status_code == 200:
             assert (await refresh(committing_client, answer.json()["refresh_token"])).status_code == 401
-    assert await live_tokens_of_family(erp_db_engine, first["refresh_token"]) == 0
+    assert await live_tokens_of_family(erp_db_engine, spent_and_live[0]) == 0
 
 
 @pytest.mark.parametrize("trial", range(8))
 async def test_concurrent_refreshes_in_one_family_answer_401_or_one_200_never_5xx(
     committing_client: httpx.AsyncClient,
-    make_committed_user: MakeUser,
+    spent_and_live: tuple[str, str],
     erp_db_engine: AsyncEngine,
     trial: int,
 ) -> None:
     # Four copies of a spent token and four of its live successor at once
     # deadlocked (500s, and possibly a lost revocation) before the lock.
-    first = await login(committing_client, await make_committed_user(password=PASSWORD))
-    second = (await refresh(committing_client, first["refresh_token"])).json()
-    tokens = [first["refresh_token"], second["refresh_token"]] * 4
+    tokens = list(spent_and_live) * 4
 
     answers = await asyncio.gather(*(refresh(committing_client, token) for token in tokens))
 
     codes = [answer.status_code for answer in answers]
     assert set(codes) <= {200, 401}, codes
     assert codes.count(200) <= 1
-    assert await live_tokens_of_family(erp_db_engine, first["refresh_token"]) == 0
+    assert await live_tokens_of_family(erp_db_engine, spent_and_live[0]) == 0
 
 
 async def test_a_password_change_racing_a_rotation_leaves_no_refresh_token_alive(
