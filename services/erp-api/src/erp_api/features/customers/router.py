@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import Body, Depends, Header, Query, Request, Response, status
 from sqlalchemy import Table, func, literal, select
 
 from erp_api.answers import answer
@@ -18,6 +18,7 @@ from erp_api.dependencies import SessionDep
 from erp_api.pagination import Page, PageRequest, page_request
 from erp_api.preconditions import etag, not_modified
 from erp_api.request_body import Text
+from erp_api.routes.feature_router import FeatureRouter
 from erp_api.tenancy import Access, Resource, Role, organization_access
 from erp_api.versioned import archive_row, insert_row, merge_patch, merge_patch_body
 from erp_db import Customer
@@ -34,7 +35,7 @@ MemberOfCustomers = Annotated[Access, Depends(organization_access(Role.MEMBER, C
 MemberCustomer = Annotated[Access, Depends(organization_access(Role.MEMBER, CUSTOMERS))]
 AdminCustomer = Annotated[Access, Depends(organization_access(Role.ADMIN, CUSTOMERS))]
 
-router = APIRouter(tags=["customers"])
+router = FeatureRouter(tags=["customers"])
 
 
 @router.get(PATH, response_model=Page[CustomerOut])

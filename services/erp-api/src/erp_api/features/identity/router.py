@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Depends, Request, Response, status
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +37,11 @@ from erp_api.features.identity.schemas import (
 from erp_api.features.identity.throttle import PasswordThrottle
 from erp_api.features.identity.tokens import issue_access_token, signing_key
 from erp_api.metrics import record_login
+from erp_api.routes.feature_router import FeatureRouter
 from erp_api.settings import ApiSettings
 from erp_db import User
 
-router = APIRouter()
+router = FeatureRouter()
 
 # One answer for a wrong password, an unknown email and an inactive user.
 BAD_CREDENTIALS = "Incorrect email or password"

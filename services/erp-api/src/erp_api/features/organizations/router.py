@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import Body, Depends, Header, Query, Request, Response, status
 
 from erp_api.answers import answer
 from erp_api.audit import Event, created, record_events
@@ -32,10 +32,11 @@ from erp_api.features.organizations.schemas import (
 )
 from erp_api.pagination import Page, PageRequest, page_request
 from erp_api.preconditions import etag, not_modified
+from erp_api.routes.feature_router import FeatureRouter
 from erp_api.tenancy import Access, Role, organization_access
 from erp_api.versioned import archive_row, merge_patch, merge_patch_body
 
-router = APIRouter(tags=["organizations"])
+router = FeatureRouter(tags=["organizations"])
 
 MemberAccess = Annotated[Access, Depends(organization_access(Role.MEMBER))]
 AdminAccess = Annotated[Access, Depends(organization_access(Role.ADMIN))]
