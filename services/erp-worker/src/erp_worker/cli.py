@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from erp_core import ConfigurationError, configure_logging
 from erp_db import create_sessionmaker, engine_from_settings
+from erp_worker.errors import QueueUnavailable
 from erp_worker.failed_jobs import list_failed_jobs, retry_failed_job
 from erp_worker.job_logging import install_job_id_filter
 from erp_worker.queue_app import create_queue_app, ensure_queue_schema, libpq_conninfo
@@ -102,11 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.nice(RUN_NICENESS)
         try:
             asyncio.run(run_worker(settings, concurrency=args.concurrency))
-        except OSError as exc:  # a port taken, a database that refuses at start
+        except (OSError, QueueUnavailable) as exc:  # a port taken, a database that refuses at start
             print(f"erp-worker: cannot start: {exc}", file=sys.stderr)
             return 1
         return 0
-    return jobs_command(args, settings)
+    try:
+        return jobs_command(args, settings)
+    except QueueUnavailable as exc:
+        print(f"erp-worker: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
