@@ -60,6 +60,7 @@ class MailHandler:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.sessions: list[int] = []  # the SMTP session of each accepted message
         self.refuse: str | None = None
         self.hold_for: str | None = None
         self.refuse_after_hold = False
@@ -80,6 +81,7 @@ class MailHandler:
             return self.refuse
         with self._lock:
             self.messages.append(message_from_bytes(envelope.content))
+            self.sessions.append(id(session))
         return "250 OK"
 
     def to(self, address: str) -> list[Message]:

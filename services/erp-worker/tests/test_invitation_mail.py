@@ -27,6 +27,24 @@ async def test_the_mail_reaches_the_invited_address_with_the_link(smtp: tuple[Ma
     assert "https://erp.example.org/accept?token=tok-secret-123" in message.get_payload(decode=True).decode()
 
 
+async def test_mails_share_one_connection_and_a_broken_one_is_replaced(smtp: tuple[MailHandler, int]) -> None:
+    handler, port = smtp
+    sender = mailer(port)
+    for number in range(3):
+        await sender.send({**PAYLOAD, "email": f"n{number}@example.org"})
+    assert len(handler.messages) == 3
+    assert len(set(handler.sessions)) == 1
+    # The kept connection breaks between two mails: the next one goes over a new connection.
+    [kept] = sender._idle
+    assert kept.transport is not None
+    kept.transport.abort()
+    await sender.send({**PAYLOAD, "email": "after@example.org"})
+    assert len(handler.to("after@example.org")) == 1
+    assert len(set(handler.sessions)) == 2
+    sender.close()
+    assert sender._idle == []
+
+
 async def test_an_unreachable_server_fails_without_the_token() -> None:
     with pytest.raises(JobFailed) as caught:
         await mailer(free_port()).send(PAYLOAD)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from erp_worker import INVITATION_MAIL_JOB
 
-from .conftest import MailHandler, RunWorker, WorkerProcess, eventually, invite, outbox_row
+from .conftest import MailHandler, RunWorker, WorkerProcess, eventually, free_port, invite, outbox_row
 
 Sessions = async_sessionmaker[AsyncSession]
 StartProcess = Callable[[dict[str, str]], WorkerProcess]
@@ -119,6 +119,17 @@ async def test_jobs_failed_lists_and_jobs_retry_requeues(
     unknown = await asyncio.to_thread(run_cli, "jobs", "retry", job_id, env=worker_env(), cwd=tmp_path)
     assert unknown.returncode == 1
     assert f"no failed job with id {job_id}" in unknown.stderr
+
+
+def test_an_unreachable_database_stops_the_start_with_a_message(tmp_path: Path) -> None:
+    closed = free_port()
+    env = {"DATABASE_URL": f"postgresql://u:pw-secret@127.0.0.1:{closed}/db", "METRICS_PORT": "0"}
+    for args in (("run",), ("jobs", "failed")):
+        result = run_cli(*args, env=env, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "queue schema" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "pw-secret" not in result.stderr + result.stdout
 
 
 def test_bad_settings_stop_the_command_naming_each_variable(tmp_path: Path) -> None:

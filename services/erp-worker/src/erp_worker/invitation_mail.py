@@ -12,7 +12,7 @@ are recognisably one message.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.mime.text import MIMEText
 from typing import Any
 
@@ -26,9 +26,13 @@ logger = logging.getLogger(__name__)
 SUBJECT = "You are invited to an organisation"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvitationMailer:
-    """Where and how invitation mails go: the SMTP server, the sender, the link template."""
+    """Where and how invitation mails go: the SMTP server, the sender, the link template.
+
+    Keeps up to ``keep_connections`` SMTP connections open between mails
+    (one per concurrent job is enough); one event loop only.
+    """
 
     host: str
     port: int
@@ -38,6 +42,8 @@ class InvitationMailer:
     password: str | None = None
     starttls: bool = True
     timeout_s: float = 30.0
+    keep_connections: int = 4
+    _idle: list[aiosmtplib.SMTP] = field(default_factory=list, init=False, repr=False)
 
     def __repr__(self) -> str:
         return f"InvitationMailer(host={self.host!r}, port={self.port})"
@@ -69,16 +75,55 @@ class InvitationMailer:
         """Deliver the invitation of ``payload``; raises JobFailed, never the SMTP library's error."""
         message = self.message(payload)
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                start_tls=self.starttls,
-                timeout=self.timeout_s,
-            )
+            await self._send(message)
         except aiosmtplib.SMTPResponseException as exc:
             raise JobFailed(f"SMTP server refused the mail ({type(exc).__name__}, code {exc.code})") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise JobFailed(f"SMTP delivery failed ({type(exc).__name__})") from None
+
+    async def _send(self, message: MIMEText) -> None:
+        """Send over a connection kept from an earlier mail, else a new one; keep it for the next.
+
+        A new connection per mail (connect, EHLO, STARTTLS, AUTH, QUIT) was most
+        of a delivery's SMTP cost. A kept connection the server has closed
+        meanwhile fails at its first command, before any mail was accepted,
+        so that one failure is retried once on a new connection.
+        """
+        client = self._idle.pop() if self._idle else None
+        if client is not None and client.is_connected:
+            try:
+                await client.send_message(message)
+            except aiosmtplib.SMTPServerDisconnected:
+                client.close()
+            except BaseException:
+                client.close()
+                raise
+            else:
+                self._keep(client)
+                return
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=self.timeout_s,
+        )
+        try:
+            await client.connect()
+            await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        self._keep(client)
+
+    def _keep(self, client: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self.keep_connections:
+            self._idle.append(client)
+        else:
+            client.close()
+
+    def close(self) -> None:
+        """Drop the kept connections (at shutdown; the server sees them end)."""
+        while self._idle:
+            self._idle.pop().close()

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -133,7 +134,7 @@ async def run_outbox_job(
     context: JobContext,
     outbox_id: uuid.UUID,
     job: str,
-    handler: Any,
+    handler: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:
     """Run ``handler(payload)`` for one outbox row, once: skipped if done, completed and scrubbed if not."""
     job_id = str(context.job.id)

@@ -21,6 +21,9 @@ from procrastinate import App, PsycopgConnector
 from procrastinate.schema import SchemaManager
 from sqlalchemy import make_url
 
+from erp_core import describe_error
+from erp_worker.errors import QueueUnavailable
+
 QUEUE_SCHEMA: Final = "procrastinate"
 # pg_advisory_xact_lock key of the schema set-up: replicas starting together install it once.
 SCHEMA_LOCK_KEY: Final = 0x6572705F776B72  # "erp_wkr"
@@ -55,6 +58,13 @@ async def ensure_queue_schema(conninfo: str) -> bool:
     applied by hand before the new worker starts; the range in pyproject
     keeps to one major version.
     """
+    try:
+        return await _install_schema(conninfo)
+    except psycopg.Error as exc:
+        raise QueueUnavailable(f"queue schema: {describe_error(exc)}") from None
+
+
+async def _install_schema(conninfo: str) -> bool:
     connect = psycopg.AsyncConnection.connect(conninfo, options=_SEARCH_PATH)
     async with await connect as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))

@@ -45,7 +45,7 @@ class Timing:
     health_host: str = "0.0.0.0"
 
 
-def mailer_from_settings(settings: WorkerSettings) -> InvitationMailer | None:
+def mailer_from_settings(settings: WorkerSettings, *, concurrency: int) -> InvitationMailer | None:
     """The SMTP side of ``SMTP_*``, ``MAIL_FROM``, ``INVITATION_URL_TEMPLATE``; ``None`` without SMTP_HOST."""
     if settings.smtp_host is None:
         return None
@@ -57,6 +57,7 @@ def mailer_from_settings(settings: WorkerSettings) -> InvitationMailer | None:
         username=settings.smtp_username,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         starttls=settings.smtp_starttls,
+        keep_connections=concurrency,
     )
 
 
@@ -74,7 +75,7 @@ async def run_worker(
     concurrency = concurrency or settings.worker_concurrency
     engine = engine_from_settings(settings.database, application_name=settings.app_name)
     conninfo = libpq_conninfo(settings.database.url.get_secret_value())
-    mailer = mailer_from_settings(settings)
+    mailer = mailer_from_settings(settings, concurrency=concurrency)
     if mailer is None:
         logger.warning("SMTP_HOST is not set: invitation mails stay pending until a worker with SMTP runs")
     sessionmaker = create_sessionmaker(engine)
@@ -126,6 +127,8 @@ async def run_worker(
                     await relay
                 await health.close()
     finally:
+        if mailer is not None:
+            mailer.close()
         await engine.dispose()
 
 
