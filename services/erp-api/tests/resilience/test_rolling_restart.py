@@ -1,13 +1,18 @@
-"""The rolling-restart drill (docs/contract.md §11): three replicas behind HAProxy, zero failed requests.
+"""The rolling-restart drill (docs/contract.md §11): API replicas and the worker restarted under load.
 
 Three ``erp-api serve`` replicas run behind a private HAProxy that checks
-``/healthz/ready``. A paced client sends about 100 requests/s through it,
-round robin over the health routes and the feature routes that read the
-database (``/api/v1/users/me``, ``/api/v1/organizations``, with a bearer
-token). Meanwhile, as in a rolling deploy whose migration runs first, a
-newer schema (a test-only revision after the shipped head) is applied while
-the replicas run; then each replica in turn is taken out of HAProxy,
-drained, stopped with SIGTERM, replaced by a new process and put back.
+``/healthz/ready``, and one ``erp-worker run`` relays the outbox and sends
+the invitation mails to an SMTP server in this process (aiosmtpd). A paced
+client sends about 100 requests/s through HAProxy, round robin over the
+health routes and the feature routes that read the database
+(``/api/v1/users/me``, ``/api/v1/organizations``, with a bearer token), and
+beside them 4 invitations/s (``POST .../invitations``, a unique address
+each) into an organisation of that user. Meanwhile, as in a rolling deploy
+whose migration runs first, a newer schema (a test-only revision after the
+shipped head) is applied while the replicas run; then the worker is
+stopped with SIGTERM (it must exit 0 within its ``SHUTDOWN_TIMEOUT_S``) and
+replaced; then each replica in turn is taken out of HAProxy, drained,
+stopped with SIGTERM, replaced by a new process and put back.
 
 The restart step does what Kubernetes does for a pod: the endpoint is
 removed first (here ``set server ... state maint`` on HAProxy's runtime API;
@@ -17,8 +22,20 @@ arrives. HAProxy retries an idempotent request that meets a closed
 connection on another server (``retry-on``, ``option redispatch``), for the
 race of a keep-alive connection closed by the stopping replica; a 5xx is
 never retried. Every answer that is not 2xx, and every transport error,
-fails the drill. The table of phases is printed at the end of the run (and
-recorded in the README).
+fails the drill.
+
+The invitations go through HAProxy in every phase, the replica restarts
+included. A POST is never retried by HAProxy, so it meets a stopping
+replica only if the drain is wrong: that is the claim under test, and
+sending the POSTs around the restarts (or straight to a replica that stays
+up) would leave it untested. Each one answered 201 has committed its mail
+job with the invitation (the outbox); after the load stops, the drill waits
+(at most ``MAIL_WITHIN_S``) until every invited address has a mail, a few
+seconds more for a late duplicate, and then requires exactly one mail per
+invited address and none to any other: the worker's restart lost no job
+and sent none twice. The table of phases, with a line on the worker's stop
+and the mails, is printed at the end of the run (and recorded in the
+README).
 
 Run it with ``tools/nox -s drill`` (part of the default run).
 """
@@ -26,11 +43,14 @@ Run it with ``tools/nox -s drill`` (part of the default run).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,9 +59,13 @@ import pytest_asyncio
 from erp_api import ApiSettings
 from erp_api.testing import HAProxyServer, PostgresServer, ServiceProcess
 from erp_api.testing.identity import bearer_headers, insert_user
+from erp_api.testing.organizations import Caller, OrganizationsApi
 from erp_core.testing import settings_from_env
 from erp_db import create_engine
 from erp_db.testing import temporary_database, upgrade_as_newer_release
+
+from .mail_catcher import MailCatcher, smtp_server
+from .worker_process import WorkerProcess
 
 # The drill runs about a minute and a half; on a busy two-core machine, more.
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(300)]
@@ -52,6 +76,13 @@ STEADY_S = 5.0
 SETTLE_S = 2.0  # between two restarts, as a Deployment's minReadySeconds would
 JWT_SECRET_KEY = "drill-only-jwt-secret-key-of-at-least-32-bytes"
 ROUTES = ("/healthz/live", "/healthz/ready", "/api/v1/users/me", "/api/v1/organizations")
+INVITATIONS_PER_S = 4
+INVITE = "POST /api/v1/organizations/{id}/invitations"
+WORKER_SHUTDOWN_TIMEOUT_S = 10.0
+MAIL_WITHIN_S = 60.0
+# A second mail would come from a job run twice: once more by the next relay pass (0.5 s) or
+# the first retry (2 s backoff). Waited for after the last first mail, so a duplicate is seen.
+DUPLICATE_GRACE_S = 3.0
 
 
 @dataclasses.dataclass
@@ -68,13 +99,20 @@ class Outcome:
 
 @dataclasses.dataclass
 class PacedLoad:
-    """About ``rate`` requests per second through ``base_url``, each filed under the current phase."""
+    """About ``rate`` reads and ``invitation_rate`` invitations per second through ``base_url``.
+
+    Each outcome is filed under the current phase; the address of each
+    invitation answered 201 is kept in ``invited``.
+    """
 
     base_url: str
     headers: dict[str, str]
+    invitations_path: str
     rate: int = RATE_PER_S
+    invitation_rate: int = INVITATIONS_PER_S
     phase: str = "start"
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+    invited: list[str] = dataclasses.field(default_factory=list)
     phases: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
     _phase_started: float = 0.0
     _running: bool = True
@@ -88,19 +126,24 @@ class PacedLoad:
     async def run(self) -> None:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=15, limits=limits) as client:
-            in_flight: set[asyncio.Task[None]] = set()
-            interval = 1 / self.rate
-            next_at = time.monotonic()
-            sent = 0
-            while self._running:
-                route = ROUTES[sent % len(ROUTES)]
-                task = asyncio.create_task(self._one(client, route))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                sent += 1
-                next_at += interval
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            await asyncio.gather(*in_flight)
+            await asyncio.gather(
+                self._paced(self.rate, lambda sent: self._one(client, ROUTES[sent % len(ROUTES)])),
+                self._paced(self.invitation_rate, lambda _: self._invite(client)),
+            )
+
+    async def _paced(self, rate: int, send: Callable[[int], Coroutine[Any, Any, None]]) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        interval = 1 / rate
+        next_at = time.monotonic()
+        sent = 0
+        while self._running:
+            task = asyncio.create_task(send(sent))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            sent += 1
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await asyncio.gather(*in_flight)
 
     async def stop(self) -> None:
         self.enter("end")
@@ -114,21 +157,35 @@ class PacedLoad:
             status = type(exc).__name__
         self.outcomes.append(Outcome(phase, route, status, time.monotonic() - started))
 
+    async def _invite(self, client: httpx.AsyncClient) -> None:
+        # A POST: HAProxy never retries it, so only the drain before each SIGTERM keeps it whole.
+        body = {"email": f"drill-{uuid.uuid4().hex[:16]}@example.org", "role": "member"}
+        phase, started = self.phase, time.monotonic()
+        try:
+            response = await client.post(self.invitations_path, json=body, headers=self.headers)
+            status: int | str = response.status_code
+            if status == 201:
+                self.invited.append(response.json()["email"])
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        self.outcomes.append(Outcome(phase, INVITE, status, time.monotonic() - started))
+
 
 def phase_table(load: PacedLoad, retries: int, redispatches: int) -> str:
-    """One row per phase: duration, requests, failures, latency percentiles; the total below."""
+    """One row per phase: duration, requests (invitations among them), failures, latency percentiles."""
     rows = [
-        "| phase | s | requests | req/s | failed | p50 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| phase | s | requests | req/s | invitations | failed | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def row(name: str, seconds: float, outcomes: list[Outcome]) -> str:
         latencies = sorted(outcome.latency_s * 1000 for outcome in outcomes) or [0.0]
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         failed = sum(outcome.failed for outcome in outcomes)
+        invitations = sum(outcome.route == INVITE and outcome.status == 201 for outcome in outcomes)
         return (
-            f"| {name} | {seconds:.1f} | {len(outcomes)} | {len(outcomes) / seconds:.0f} | {failed} "
-            f"| {statistics.median(latencies):.0f} | {p99:.0f} | {latencies[-1]:.0f} |"
+            f"| {name} | {seconds:.1f} | {len(outcomes)} | {len(outcomes) / seconds:.0f} | {invitations} "
+            f"| {failed} | {statistics.median(latencies):.0f} | {p99:.0f} | {latencies[-1]:.0f} |"
         )
 
     for name, started, ended in load.phases:
@@ -144,6 +201,38 @@ async def drill_database(postgres_server: PostgresServer) -> AsyncIterator[str]:
     """A database of the drill's own (it is taken past the shipped head): migrated, dropped after."""
     async with temporary_database(postgres_server.admin_url) as url:
         yield url
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[MailCatcher, int]]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def start_worker(
+    drill_database: str, smtp: tuple[MailCatcher, int], tmp_path: Path
+) -> Iterator[Callable[[], WorkerProcess]]:
+    """Start ``erp-worker run`` on the drill's database, mailing through ``smtp``; stopped at the end."""
+    env = {
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "INFO",
+        "APP_NAME": "erp-worker-drill",
+        "DATABASE_URL": drill_database,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp[1]),
+        "SMTP_STARTTLS": "false",
+        "SHUTDOWN_TIMEOUT_S": str(WORKER_SHUTDOWN_TIMEOUT_S),
+    }
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        started.append(WorkerProcess(env, tmp_path, name=f"erp-worker-{len(started)}"))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop(WORKER_SHUTDOWN_TIMEOUT_S)
 
 
 @pytest.fixture
@@ -176,10 +265,25 @@ async def wait_until_idle(proxy: HAProxyServer, server: str, within_s: float = 3
         await asyncio.sleep(0.05)
 
 
-async def test_rolling_restart_under_load_with_a_newer_schema_fails_no_request(
+async def wait_for_mails(catcher: MailCatcher, invited: list[str]) -> float:
+    """Until every invited address has a mail (at most MAIL_WITHIN_S), then a grace for duplicates.
+
+    Returns the seconds until the last address had its first mail.
+    """
+    started = time.monotonic()
+    while not set(invited) <= catcher.received().keys() and time.monotonic() - started < MAIL_WITHIN_S:
+        await asyncio.sleep(0.1)
+    waited_s = time.monotonic() - started
+    await asyncio.sleep(DUPLICATE_GRACE_S)
+    return waited_s
+
+
+async def test_rolling_restart_of_api_and_worker_under_load_fails_no_request_and_mails_each_invitation_once(
     start_service: Callable[..., ServiceProcess],
     drill_database: str,
     haproxy_for: Callable[[dict[str, int]], HAProxyServer],
+    smtp: tuple[MailCatcher, int],
+    start_worker: Callable[[], WorkerProcess],
     app_name: str,
     tmp_path: Path,
     record_property,
@@ -191,15 +295,21 @@ async def test_rolling_restart_under_load_with_a_newer_schema_fails_no_request(
     finally:
         await direct.dispose()
     settings = settings_from_env(ApiSettings, {"ENVIRONMENT": "test", "APP_NAME": app_name, **env})
+    owner = Caller(user.id, user.email, bearer_headers(settings, user.id))
 
+    worker = start_worker()
     replicas = dict(zip(REPLICAS, [start_service(**env) for _ in REPLICAS], strict=True))
     for replica in replicas.values():
         await replica.wait_until("/healthz/ready", 200, within_s=60)
+    await worker.wait_until_ready()
+    async with httpx.AsyncClient(base_url=replicas["r1"].base_url, timeout=15) as client:
+        organization = await OrganizationsApi(client).create_organization(owner)
     proxy = haproxy_for({name: replica.port for name, replica in replicas.items()})
     for name in REPLICAS:
         await wait_for_status(proxy, name, "UP")
 
-    load = PacedLoad(f"http://{proxy.host}:{proxy.port}", bearer_headers(settings, user.id))
+    invitations_path = f"/api/v1/organizations/{organization['id']}/invitations"
+    load = PacedLoad(f"http://{proxy.host}:{proxy.port}", owner.headers, invitations_path)
     load.enter("steady, 3 replicas")
     driving = asyncio.create_task(load.run())
     try:
@@ -207,6 +317,12 @@ async def test_rolling_restart_under_load_with_a_newer_schema_fails_no_request(
         load.enter("newer schema applied (erp-db upgrade)")
         await asyncio.to_thread(upgrade_as_newer_release, drill_database)
         await asyncio.sleep(STEADY_S)  # the old replicas must stay ready: ahead of their head
+        load.enter("restart the worker")
+        exit_status, worker_stop_s = await asyncio.to_thread(worker.stop, WORKER_SHUTDOWN_TIMEOUT_S)
+        assert exit_status == 0, f"exit {exit_status} (-9: killed at the deadline)\n{worker.log_tail()}"
+        worker = start_worker()
+        await worker.wait_until_ready()
+        await asyncio.sleep(SETTLE_S)
         for name in REPLICAS:
             load.enter(f"restart {name}")
             server = f"{HAProxyServer.BACKEND}/{name}"
@@ -227,9 +343,21 @@ async def test_rolling_restart_under_load_with_a_newer_schema_fails_no_request(
         await load.stop()
         await driving
 
+    catcher, _ = smtp
+    mail_s = await wait_for_mails(catcher, load.invited)
+    received = catcher.received()
     backend = proxy.server_stats("BACKEND")
-    table = phase_table(load, int(backend["wretr"] or 0), int(backend["wredis"] or 0))
+    table = phase_table(load, int(backend["wretr"] or 0), int(backend["wredis"] or 0)) + (
+        f"\nWorker: stopped by SIGTERM in {worker_stop_s:.1f} s (exit 0). Mail: {len(load.invited)} "
+        f"invitations, {received.total()} mails to {len(received)} addresses, the last first mail "
+        f"{mail_s:.1f} s after the load stopped."
+    )
     (tmp_path / "drill.md").write_text(table + "\n", encoding="utf-8")
     record_property("resilience", "rolling-restart drill\n" + table)
     failures = [outcome for outcome in load.outcomes if outcome.failed]
     assert failures == [], failures[:10]
+    missing = [address for address in load.invited if address not in received]
+    assert missing == [], f"{len(missing)} of {len(load.invited)} invitations never mailed: {missing[:5]}"
+    assert received == collections.Counter(load.invited), {
+        address: count for address, count in received.items() if count != 1 or address not in load.invited
+    }
