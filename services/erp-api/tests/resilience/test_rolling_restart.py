@@ -25,11 +25,15 @@ never retried. Every answer that is not 2xx, and every transport error,
 fails the drill.
 
 The invitations go through HAProxy in every phase, the replica restarts
-included. A POST is never retried by HAProxy, so it meets a stopping
-replica only if the drain is wrong: that is the claim under test, and
-sending the POSTs around the restarts (or straight to a replica that stays
-up) would leave it untested. Each one answered 201 has committed its mail
-job with the invitation (the outbox); after the load stops, the drill waits
+included. A POST is not safe to send twice, so it must never meet a
+stopping replica: that is what the drain before SIGTERM is for, and
+sending the POSTs only between restarts (or straight to a replica that
+stays up) would leave it untested. Were one replayed after all (HAProxy's
+documentation does not limit ``retry-on empty-response`` to idempotent
+methods), the retry count below the table would show it, and so would the
+mail check: a replayed invitation is a second invitation, and a second
+mail, to its address. Each one answered 201 has committed its mail job
+with the invitation (the outbox); after the load stops, the drill waits
 (at most ``MAIL_WITHIN_S``) until every invited address has a mail, a few
 seconds more for a late duplicate, and then requires exactly one mail per
 invited address and none to any other: the worker's restart lost no job
@@ -158,7 +162,7 @@ class PacedLoad:
         self.outcomes.append(Outcome(phase, route, status, time.monotonic() - started))
 
     async def _invite(self, client: httpx.AsyncClient) -> None:
-        # A POST: HAProxy never retries it, so only the drain before each SIGTERM keeps it whole.
+        # A POST: only the drain before each SIGTERM keeps it off a stopping replica.
         body = {"email": f"drill-{uuid.uuid4().hex[:16]}@example.org", "role": "member"}
         phase, started = self.phase, time.monotonic()
         try:
@@ -268,7 +272,7 @@ async def wait_until_idle(proxy: HAProxyServer, server: str, within_s: float = 3
 async def wait_for_mails(catcher: MailCatcher, invited: list[str]) -> float:
     """Until every invited address has a mail (at most MAIL_WITHIN_S), then a grace for duplicates.
 
-    Returns the seconds until the last address had its first mail.
+    Returns the seconds until every invited address had its mail (or MAIL_WITHIN_S, when one never did).
     """
     started = time.monotonic()
     while not set(invited) <= catcher.received().keys() and time.monotonic() - started < MAIL_WITHIN_S:
@@ -349,8 +353,8 @@ async def test_rolling_restart_of_api_and_worker_under_load_fails_no_request_and
     backend = proxy.server_stats("BACKEND")
     table = phase_table(load, int(backend["wretr"] or 0), int(backend["wredis"] or 0)) + (
         f"\nWorker: stopped by SIGTERM in {worker_stop_s:.1f} s (exit 0). Mail: {len(load.invited)} "
-        f"invitations, {received.total()} mails to {len(received)} addresses, the last first mail "
-        f"{mail_s:.1f} s after the load stopped."
+        f"invitations, {received.total()} mails to {len(received)} addresses; every invited address "
+        f"had its mail {mail_s:.1f} s after the load stopped."
     )
     (tmp_path / "drill.md").write_text(table + "\n", encoding="utf-8")
     record_property("resilience", "rolling-restart drill\n" + table)
