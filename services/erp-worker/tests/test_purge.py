@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from erp_db import Invitation, Organization, RefreshToken, User
 from erp_worker import PURGE_JOB, JobSettings, WorkerMetrics, purge_expired, register_jobs, schedule_purge
+from erp_worker.jobs import PURGE_ARM_JOB
 
 DAY = timedelta(days=1)
 
@@ -85,3 +86,27 @@ async def test_one_purge_waits_and_runs_at_a_time_however_many_workers_ask(
     waiting = list(await queue_app.job_manager.list_jobs_async(task=PURGE_JOB, status="todo"))
     assert len(waiting) == 1
     assert asked.count(True) == (0 if waiting_before else 1)
+
+
+async def test_a_lost_purge_chain_is_re_armed_every_minute_by_one_periodic_task(
+    queue_app: App, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    # A purge that cannot schedule its successor (the database down then) must
+    # not end the chain: the engine's periodic task asks again every minute.
+    register_jobs(
+        queue_app,
+        JobSettings(
+            sessionmaker=sessionmaker, metrics=WorkerMetrics(), mailer=None, max_attempts=3,
+            purge_interval_s=3600, purge_retention_s=3600,
+        ),
+    )  # fmt: skip
+    periodic = queue_app.periodic_registry.periodic_tasks[(PURGE_ARM_JOB, PURGE_ARM_JOB)]
+    assert periodic.cron == "* * * * *"
+    for job in await queue_app.job_manager.list_jobs_async(task=PURGE_JOB, status="todo"):
+        await queue_app.job_manager.cancel_job_by_id_async(job.id)
+
+    await periodic.task.func(timestamp=0)  # the chain was lost: the arm asks for a purge
+    await periodic.task.func(timestamp=60)  # one is waiting: the arm asks for nothing more
+
+    waiting = list(await queue_app.job_manager.list_jobs_async(task=PURGE_JOB, status="todo"))
+    assert len(waiting) == 1

@@ -14,6 +14,12 @@
   next ``PURGE_INTERVAL_S`` later with the engine's ``schedule_in``
   (procrastinate's periodic tasks take cron expressions, which cannot say
   "every N seconds" for every N).
+- ``purge.arm`` (procrastinate's periodic task, every minute, deferred once
+  across all workers): asks for a purge ``PURGE_INTERVAL_S`` from now unless
+  one is waiting. A purge that could not schedule its successor (the
+  database down at that moment) would otherwise end the chain until a
+  worker restarted; with it, the purge resumes within a minute and an
+  interval.
 
 Retries are the engine's: ``RetryStrategy`` with exponential backoff, up to
 ``JOB_MAX_ATTEMPTS`` tries, then the job is kept as ``failed``; the outbox row
@@ -49,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 INVITATION_MAIL_JOB: Final = "invitation.mail"
 PURGE_JOB: Final = "purge"
+PURGE_ARM_JOB: Final = "purge.arm"
+PURGE_ARM_CRON: Final = "* * * * *"
 MAIL_QUEUE: Final = "mail"
 DEFAULT_QUEUE: Final = "default"
 # The outbox jobs this release knows; the relay refuses any other name.
@@ -118,6 +126,13 @@ def register_jobs(app: App, config: JobSettings) -> None:
         lock=PURGE_JOB,
         queueing_lock=PURGE_JOB,
     )(purge)
+
+    async def arm_purge(timestamp: int) -> None:
+        await schedule_purge(app, in_seconds=config.purge_interval_s)
+
+    app.periodic(cron=PURGE_ARM_CRON, periodic_id=PURGE_ARM_JOB)(
+        app.task(name=PURGE_ARM_JOB, queue=DEFAULT_QUEUE, queueing_lock=PURGE_ARM_JOB)(arm_purge)
+    )
 
 
 async def schedule_purge(app: App, *, in_seconds: int = 0) -> bool:
