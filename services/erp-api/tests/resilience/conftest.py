@@ -1,7 +1,7 @@
 """The resilience group: the service as a real process over private PostgreSQL and Redis servers.
 
 Each server is this session's own, started from the machine's binaries (see
-:mod:`erp_api.testing.servers`), so the tests can stop,
+:mod:`erp_core.private_servers`), so the tests can stop,
 restart and hang them without disturbing anything else. The service runs as
 ``erp-api serve``, exactly as in its container. Every test here is marked
 ``resilience``; ``nox -s resilience`` (part of the default ``nox`` run)

@@ -2,10 +2,18 @@
 
 Start order: the database engine, procrastinate's schema (installed once),
 the jobs, the metrics and health listeners, one purge scheduled, then the
-relay loop beside procrastinate's worker. SIGTERM or SIGINT (procrastinate's
-own signal handling) stops fetching jobs, waits for the running ones at most
-``SHUTDOWN_TIMEOUT_S``, cancels what is left (the retry strategy runs it
-again later) and returns, so the command exits 0.
+relay loop beside procrastinate's worker. SIGTERM or SIGINT cancels
+procrastinate's worker, which stops fetching jobs, waits for the running
+ones at most ``SHUTDOWN_TIMEOUT_S``, aborts what is left (the retry strategy
+runs it again later) and returns, so the command exits 0.
+
+procrastinate's worker stops by itself when one of its side tasks fails,
+as its listener does when the database goes away: it leaves the restart to
+whoever runs it. Here that is :func:`run_worker`, which starts it again
+(after one second, then up to ``RESTART_BACKOFF_MAX_S``) until the database
+answers, so a database outage costs no process restart and no lost job
+(the jobs wait in the database). The signals are therefore ours, not
+procrastinate's: only a signal, or a cancellation, ends the loop.
 
 Without ``SMTP_HOST`` the worker does not listen on the ``mail`` queue: mail
 jobs are relayed and wait there, and one warning per start says so.
@@ -16,7 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from procrastinate import App
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,13 +36,15 @@ from erp_core import ProbeResult, run_probe
 from erp_db import create_sessionmaker, engine_from_settings, probe_database, probe_migrations
 from erp_worker.health import HealthServer, ReadinessCheck
 from erp_worker.invitation_mail import InvitationMailer
-from erp_worker.jobs import DEFAULT_QUEUE, MAIL_QUEUE, JobSettings, register_jobs, schedule_purge
+from erp_worker.jobs import DEFAULT_QUEUE, MAIL_QUEUE, JobSettings, register_jobs, safe_error, schedule_purge
 from erp_worker.metrics import WorkerMetrics
 from erp_worker.outbox_relay import relay_forever
 from erp_worker.queue_app import create_queue_app, ensure_queue_schema, libpq_conninfo
 from erp_worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MAX_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +124,18 @@ async def run_worker(
                 )
             )
             try:
-                await app.run_worker_async(
-                    queues=[DEFAULT_QUEUE, MAIL_QUEUE] if mailer is not None else [DEFAULT_QUEUE],
-                    concurrency=concurrency,
-                    shutdown_graceful_timeout=settings.shutdown_timeout_s,
+                await _run_until_stopped(
+                    lambda: app.run_worker_async(
+                        queues=[DEFAULT_QUEUE, MAIL_QUEUE] if mailer is not None else [DEFAULT_QUEUE],
+                        concurrency=concurrency,
+                        shutdown_graceful_timeout=settings.shutdown_timeout_s,
+                        install_signal_handlers=False,
+                        delete_jobs="successful",
+                        update_heartbeat_interval=timing.heartbeat_interval_s,
+                        stalled_worker_timeout=timing.stalled_after_s,
+                        name=settings.app_name,
+                    ),
                     install_signal_handlers=install_signal_handlers,
-                    delete_jobs="successful",
-                    update_heartbeat_interval=timing.heartbeat_interval_s,
-                    stalled_worker_timeout=timing.stalled_after_s,
-                    name=settings.app_name,
                 )
             finally:
                 relay.cancel()
@@ -130,6 +146,57 @@ async def run_worker(
         if mailer is not None:
             mailer.close()
         await engine.dispose()
+
+
+async def _run_until_stopped(
+    start: Callable[[], Coroutine[Any, Any, None]], *, install_signal_handlers: bool
+) -> None:
+    """Run procrastinate's worker, again whenever it stops by itself, until SIGTERM/SIGINT or cancellation."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    current: asyncio.Task[None] | None = None
+
+    def request_stop() -> None:
+        stop.set()
+        if current is not None:
+            current.cancel()  # procrastinate's graceful shutdown, within SHUTDOWN_TIMEOUT_S
+
+    signals = (signal.SIGTERM, signal.SIGINT) if install_signal_handlers else ()
+    for number in signals:
+        loop.add_signal_handler(number, request_stop)
+    backoff = 1.0
+    try:
+        while not stop.is_set():
+            current = asyncio.create_task(start())
+            started = loop.time()
+            try:
+                await current
+            except asyncio.CancelledError:
+                if stop.is_set() and not _being_cancelled():
+                    return
+                current.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await current
+                raise
+            except Exception as exc:  # the database refused the worker's start: try again
+                logger.error("queue worker could not start: %s; retrying in %.0f s", safe_error(exc), backoff)
+            else:
+                if stop.is_set():
+                    return
+                logger.error("queue worker stopped by itself (database lost?); restarting in %.0f s", backoff)
+            if loop.time() - started > RESTART_BACKOFF_MAX_S:
+                backoff = 1.0  # it ran a while: a new trouble, not the same one
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, RESTART_BACKOFF_MAX_S)
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def readiness_checks(app: App, engine: AsyncEngine, timeout: float) -> dict[str, ReadinessCheck]:

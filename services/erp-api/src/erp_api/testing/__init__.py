@@ -23,8 +23,8 @@ Also at hand: :func:`erp_core.testing.free_port` and
 from erp_api.testing.connections import ConnectionCounter, ConnectionSampler, count_connections
 from erp_api.testing.in_process import MakeSettings, serve_in_process
 from erp_api.testing.proxies import HAProxyServer, PgBouncerServer
-from erp_api.testing.servers import PostgresServer, RedisServer, find_postgres_bindir
 from erp_api.testing.service_process import ServiceProcess
+from erp_core.private_servers import PostgresServer, RedisServer, find_postgres_bindir
 
 __all__ = [
     "ConnectionCounter",

@@ -35,7 +35,7 @@ Async fixtures run in the session's event loop: set
 ``asyncio_default_test_loop_scope = "session"`` (and
 ``asyncio_default_fixture_loop_scope``) in the project's pytest settings.
 
-Private servers (:mod:`erp_api.testing.servers`), as ``TEST_PRIVATE_SERVERS``
+Private servers (:mod:`erp_core.private_servers`), as ``TEST_PRIVATE_SERVERS``
 says: ``auto`` (the default) starts one where nothing listens at the
 *default* test URL (an explicitly chosen URL that cannot be reached fails
 its tests, loudly) and the server binaries are installed; ``always`` starts
@@ -65,7 +65,7 @@ from erp_api.settings import ApiSettings
 from erp_api.testing.identity import bearer_headers, insert_user
 from erp_api.testing.in_process import MakeSettings, serve_in_process
 from erp_api.testing.organizations import Caller, OrganizationsApi, Team, make_team
-from erp_api.testing.servers import PostgresServer, RedisServer
+from erp_core.private_servers import PostgresServer, RedisServer
 from erp_core.testing import settings_from_env
 from erp_db import User
 

@@ -2,7 +2,7 @@
 
 What runs in front of the service in production (docs/contract.md §11), from
 the machine's Debian packages (``pgbouncer``, ``haproxy``), configured here
-and started like :mod:`erp_api.testing.servers`: a temporary directory, a
+and started like :mod:`erp_core.private_servers`: a temporary directory, a
 free port of 127.0.0.1 only, stopped and removed at the end. PgBouncer
 refuses to run as root, so as root it runs as the ``postgres`` account.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import make_url
 
-from erp_api.testing.servers import POSTGRES_ACCOUNT, _ServerProcess
+from erp_core.private_servers import POSTGRES_ACCOUNT, ServerProcess
 
 PGBOUNCER_USERS = ("postgres",)
 
@@ -38,7 +38,7 @@ def _binary(name: str) -> str:
     return found
 
 
-class PgBouncerServer(_ServerProcess):
+class PgBouncerServer(ServerProcess):
     """PgBouncer in transaction pooling mode in front of ``host:port``; ``url_for()`` reaches it.
 
     Every database of the server is reachable through it. The server sees at
@@ -88,7 +88,7 @@ class PgBouncerServer(_ServerProcess):
         return _listening(self.host, self.port)
 
 
-class HAProxyServer(_ServerProcess):
+class HAProxyServer(ServerProcess):
     """HAProxy balancing HTTP over ``backends`` (name → port on 127.0.0.1), checking ``/healthz/ready``.
 
     As a Kubernetes readiness probe: every ``check_interval_ms``, each check

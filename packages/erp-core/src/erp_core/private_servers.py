@@ -2,7 +2,9 @@
 
 A test that stops, restarts or hangs a server must never do it to the shared
 development one; a run on a machine with the binaries but no running server
-starts its own (:mod:`erp_api.testing.plugin`). Each server lives in a
+starts its own (:mod:`erp_api.testing.plugin`). Here, in erp-core, so that
+every service's tests (erp-api's, erp-worker's) can stop the servers under
+them; ``erp_api.testing`` re-exports them. Each server lives in a
 temporary directory, listens on a free port of 127.0.0.1 only, trusts local
 connections and skips ``fsync``: it is disposable. Written here because
 pytest-postgresql and pytest-redis are pytest plugins, and these are also
@@ -62,7 +64,7 @@ def _version(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-class _ServerProcess:
+class ServerProcess:
     """What both servers share: a data directory, a log file, start until ready, stop by signal."""
 
     name = "server"
@@ -129,7 +131,7 @@ class _ServerProcess:
         shutil.rmtree(self.datadir, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> _ServerProcess:
+    def __enter__(self) -> ServerProcess:
         self.start()
         return self
 
@@ -146,7 +148,7 @@ class _ServerProcess:
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C", "LC_ALL": "C"}
 
 
-class PostgresServer(_ServerProcess):
+class PostgresServer(ServerProcess):
     """One disposable PostgreSQL server, initialised at construction; ``admin_url`` reaches it."""
 
     name = "postgres"
@@ -186,7 +188,7 @@ class PostgresServer(_ServerProcess):
         return subprocess.run([*isready, "-p", str(self.port)], check=False).returncode == 0  # noqa: S603
 
 
-class RedisServer(_ServerProcess):
+class RedisServer(ServerProcess):
     """One disposable Redis server without persistence; ``url`` reaches its database 0."""
 
     name = "redis"
