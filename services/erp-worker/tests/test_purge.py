@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from procrastinate import App
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,9 +69,9 @@ async def test_only_rows_past_the_retention_are_deleted(
     assert counts.invitations >= 3
 
 
-async def test_one_purge_waits_and_runs_at_a_time_however_many_workers_ask(
-    queue_app: App, sessionmaker: async_sessionmaker[AsyncSession]
-) -> None:
+@pytest.fixture
+def jobs_app(queue_app: App, sessionmaker: async_sessionmaker[AsyncSession]) -> App:
+    """``queue_app`` with this release's jobs registered, a purge every hour."""
     register_jobs(
         queue_app,
         JobSettings(
@@ -78,6 +79,11 @@ async def test_one_purge_waits_and_runs_at_a_time_however_many_workers_ask(
             purge_interval_s=3600, purge_retention_s=3600,
         ),
     )  # fmt: skip
+    return queue_app
+
+
+async def test_one_purge_waits_and_runs_at_a_time_however_many_workers_ask(jobs_app: App) -> None:
+    queue_app = jobs_app
     task = queue_app.tasks[PURGE_JOB]
     # The engine's lock: a second purge job does not start while one runs.
     assert (task.lock, task.queueing_lock) == (PURGE_JOB, PURGE_JOB)
@@ -88,18 +94,10 @@ async def test_one_purge_waits_and_runs_at_a_time_however_many_workers_ask(
     assert asked.count(True) == (0 if waiting_before else 1)
 
 
-async def test_a_lost_purge_chain_is_re_armed_every_minute_by_one_periodic_task(
-    queue_app: App, sessionmaker: async_sessionmaker[AsyncSession]
-) -> None:
+async def test_a_lost_purge_chain_is_re_armed_every_minute_by_one_periodic_task(jobs_app: App) -> None:
+    queue_app = jobs_app
     # A purge that cannot schedule its successor (the database down then) must
     # not end the chain: the engine's periodic task asks again every minute.
-    register_jobs(
-        queue_app,
-        JobSettings(
-            sessionmaker=sessionmaker, metrics=WorkerMetrics(), mailer=None, max_attempts=3,
-            purge_interval_s=3600, purge_retention_s=3600,
-        ),
-    )  # fmt: skip
     periodic = queue_app.periodic_registry.periodic_tasks[(PURGE_ARM_JOB, PURGE_ARM_JOB)]
     assert periodic.cron == "* * * * *"
     for job in await queue_app.job_manager.list_jobs_async(task=PURGE_JOB, status="todo"):
