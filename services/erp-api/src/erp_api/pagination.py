@@ -30,7 +30,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Generic, TypeVar
@@ -48,7 +48,6 @@ _TAG_BYTES: Final = 16
 _KEY_CONTEXT: Final = b"erp-api pagination cursor v1"
 
 ItemT = TypeVar("ItemT")
-RowT = TypeVar("RowT")
 Position = tuple[datetime, uuid.UUID]
 
 
@@ -153,24 +152,11 @@ class PageRequest:
         shown = rows[: self.limit]
         fields = tuple(item.model_fields)
         items = [{name: mapping[name] for name in fields} for mapping in (row._mapping for row in shown)]
-        more = len(rows) > self.limit
-        last = shown[-1]._mapping if more else None
-        next_cursor = (
-            self.codec.encode(self.scope, (last[moment], last[row_id])) if last is not None else None
-        )
+        next_cursor = None
+        if len(rows) > self.limit:  # the extra row only says "more follow"
+            last = shown[-1]._mapping
+            next_cursor = self.codec.encode(self.scope, (last[moment], last[row_id]))
         return RowPage(items=items, next_cursor=next_cursor)
-
-    def page(
-        self,
-        rows: Sequence[RowT],
-        position: Callable[[RowT], Position],
-        item: Callable[[RowT], ItemT],
-    ) -> Page[ItemT]:
-        """The answer for ``rows`` fetched by :meth:`apply`: the extra row only says "more follow"."""
-        shown = rows[: self.limit]
-        more = len(rows) > self.limit
-        next_cursor = self.codec.encode(self.scope, position(shown[-1])) if more else None
-        return Page[ItemT](items=[item(row) for row in shown], next_cursor=next_cursor)
 
 
 def cursor_codec(request: Request) -> CursorCodec:

@@ -48,6 +48,7 @@ from erp_db import Membership, Organization, User
 ACCESS_MARKER: Final = "__organization_access__"
 ARCHIVED: Final = "An archived organization cannot be changed"
 
+# A result row of any shape (the statements choose their columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 OrganizationId = Annotated[uuid.UUID, Path(description="The organisation's id.")]
 
@@ -91,7 +92,7 @@ class Access:
     organization_id: uuid.UUID
     role: Role
     organization_archived: bool
-    row: Any
+    row: Any  # an AnyRow, or None on routes that name no row
 
     @property
     def version(self) -> int:
@@ -141,6 +142,7 @@ def organization_access(
     """
     statement = access_statement(resource, names_row=names_row, lock=lock)
     row_param = resource.path_param if resource is not None and names_row else None
+    not_found = resource.not_found if resource is not None else ""
 
     async def dependency(
         request: Request,
@@ -157,7 +159,7 @@ def organization_access(
         if found is None:
             raise await _refusal(session, user_id)
         if row_param is not None and found.id is None:
-            raise NotFound(resource.not_found if resource is not None else "Not found")
+            raise NotFound(not_found)
         role = Role(found.role)
         if not role.at_least(minimum):
             raise Forbidden(f"This needs the {minimum.value} role in the organization")

@@ -19,10 +19,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.errors import Conflict, NotFound
-from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, AnyRow, invitations, organizations
+from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, invitations
 from erp_api.features.organizations.schemas import InvitationOut
 from erp_api.pagination import PageRequest, RowPage
-from erp_api.tenancy import Role
+from erp_api.tenancy import AnyRow, Role, organizations
 from erp_core import get_request_id
 from erp_db import enqueue_job
 

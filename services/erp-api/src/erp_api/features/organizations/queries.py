@@ -22,9 +22,9 @@ Access (:mod:`erp_api.tenancy`), changes under ``If-Match`` and archiving
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
-from sqlalchemy import Row, Table, exists, or_, select, update
+from sqlalchemy import Table, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,17 +35,11 @@ from erp_api.features.organizations.schemas import (
     OrganizationOut,
 )
 from erp_api.pagination import PageRequest, RowPage
-from erp_api.tenancy import Role
-from erp_db import AuditEvent, Invitation, Membership, Organization, User
+from erp_api.tenancy import AnyRow, Role, memberships, organizations, users
+from erp_db import AuditEvent, Invitation
 
-# A result row of any shape (the statements below choose their columns).
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
-
-organizations: Table = Organization.__table__  # type: ignore[assignment]
-memberships: Table = Membership.__table__  # type: ignore[assignment]
 invitations: Table = Invitation.__table__  # type: ignore[assignment]
 audit_events: Table = AuditEvent.__table__  # type: ignore[assignment]
-users: Table = User.__table__  # type: ignore[assignment]
 
 ORGANIZATION_COLUMNS: Final = tuple(organizations.c)
 MEMBER_COLUMNS: Final = (

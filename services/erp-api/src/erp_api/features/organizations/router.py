@@ -33,7 +33,7 @@ from erp_api.features.organizations.schemas import (
 from erp_api.pagination import Page, PageRequest, page_request
 from erp_api.preconditions import etag, not_modified
 from erp_api.routes.feature_router import FeatureRouter
-from erp_api.tenancy import Access, Role, organization_access
+from erp_api.tenancy import Access, Role, organization_access, organizations
 from erp_api.versioned import archive_row, merge_patch, merge_patch_body
 
 router = FeatureRouter(tags=["organizations"])
@@ -113,7 +113,7 @@ async def update_organization(
     """Change the name or slug (JSON merge patch); needs `If-Match` with the current `ETag`."""
     row, changes = await merge_patch(
         session,
-        queries.organizations,
+        organizations,
         access,
         body.changes(),
         if_match,
@@ -130,7 +130,7 @@ async def update_organization(
 @router.delete("/organizations/{organization_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def archive_organization(access: OwnerAccess, session: SessionDep) -> None:
     """Archive the organisation (owner); archiving again changes nothing."""
-    row = await archive_row(session, queries.organizations, access.organization_id)
+    row = await archive_row(session, organizations, access.organization_id)
     if row is not None:
         changes = {"archived_at": (None, row.archived_at)}
         await record_events(
