@@ -377,6 +377,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/organizations.py", *session.posargs, env=service_env(session))
     # erp-worker: mails per second, and /healthz/live while a worker drains a backlog.
     session.run("python", "benchmarks/worker.py", *session.posargs, env=service_env(session))
+    # The full-stack template's routes over HTTP, when `-- --peer URL …` names a running one.
+    session.run("python", "benchmarks/template_peer.py", *session.posargs, env=service_env(session))
 
 
 @nox.session(tags=["perf"])
