@@ -16,7 +16,7 @@ import httpx
 import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings, create_app
@@ -133,8 +133,8 @@ async def test_a_deactivated_user_is_refused_at_once(
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == INVALID
-    await db_session.refresh(user)
-    assert user.full_name == "Before"
+    stored = await db_session.scalar(select(User.full_name).where(User.id == user.id))
+    assert stored == "Before"
 
 
 async def test_users_me_costs_one_sql_statement(
