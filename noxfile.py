@@ -32,13 +32,12 @@ PACKAGES = {
 # The test-only distributions: never in the image, never installed by `smoke`.
 TEST_SUPPORT_PACKAGES = ("erp-testing", "erp-api-testing")
 RUNTIME_PACKAGES = tuple(name for name in PACKAGES if name not in TEST_SUPPORT_PACKAGES)
-# The test-support groups a package's tests import, installed beside its own group and `test`.
+# The test-support groups a package's tests import, installed beside its own group and `test`;
+# a package not named here (erp-core, erp-cache) is tested without any.
 TEST_SUPPORT = {
     "erp-db": ("erp-testing",),
     "erp-api": ("erp-api-testing",),
     "erp-worker": ("erp-testing",),
-    "erp-testing": (),
-    "erp-api-testing": (),
 }
 # Poetry must install into the session's venv (nox sets VIRTUAL_ENV), never make its own.
 POETRY_ENV = {"POETRY_VIRTUALENVS_CREATE": "false"}
@@ -242,7 +241,7 @@ def _checkov(session: nox.Session) -> str:
 def _register(name: str, path: str) -> None:
     @nox.session(name=f"test-{name}", tags=["test"])
     def test(session: nox.Session) -> None:
-        poetry_sync(session, name, *TEST_SUPPORT[name], "test")
+        poetry_sync(session, name, *TEST_SUPPORT.get(name, ()), "test")
         session.run(
             "pytest", path, "-m", "not resilience and not drill", *session.posargs, env=service_env(session)
         )
