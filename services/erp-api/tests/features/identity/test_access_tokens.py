@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings, create_app
-from erp_api.testing import serve_in_process
-from erp_api.testing.statements import count_statements
+from erp_api_testing import serve_in_process
+from erp_api_testing.statements import count_statements
 from erp_db import User
 
 from .conftest import AuthHeaders, MakeUser
