@@ -1,4 +1,4 @@
-"""Who is calling: the ``Caller`` and ``CurrentUser`` dependencies of every signed-in route (docs/contract.md §9).
+"""Who is calling: the ``Caller`` and ``CurrentUser`` dependencies of signed-in routes (docs/contract.md §9).
 
 ``async def route(caller: Caller)`` (or ``user: CurrentUser``) refuses the
 request unless it carries ``Authorization: Bearer <access token>`` of an
