@@ -267,9 +267,7 @@ async def revoke_invitation(access: AdminAccess, invitation_id: uuid.UUID, sessi
 
 
 @router.post("/invitations/accept")
-async def accept_invitation(
-    body: InvitationAccept, user: Caller, session: SessionDep
-) -> OrganizationOut:
+async def accept_invitation(body: InvitationAccept, user: Caller, session: SessionDep) -> OrganizationOut:
     """Join the organisation of an invitation addressed to the caller's email."""
     row = await invitations.accept_invitation(session, body.token, user.email_canonical)
     if row is None:  # unknown, spent, revoked, expired or someone else's: one answer
