@@ -26,6 +26,18 @@ PACKAGES = {
     "erp-cache": "packages/erp-cache",
     "erp-api": "services/erp-api",
     "erp-worker": "services/erp-worker",
+    "erp-testing": "packages/erp-testing",
+    "erp-api-testing": "services/erp-api-testing",
+}
+# The test-only distributions: never in the image, never installed by `smoke`.
+TEST_SUPPORT_PACKAGES = ("erp-testing", "erp-api-testing")
+RUNTIME_PACKAGES = tuple(name for name in PACKAGES if name not in TEST_SUPPORT_PACKAGES)
+# The test-support groups a package's tests import, installed beside its own group and `test`;
+# a package not named here (erp-core, erp-cache) is tested without any.
+TEST_SUPPORT = {
+    "erp-db": ("erp-testing",),
+    "erp-api": ("erp-api-testing",),
+    "erp-worker": ("erp-testing",),
 }
 # Poetry must install into the session's venv (nox sets VIRTUAL_ENV), never make its own.
 POETRY_ENV = {"POETRY_VIRTUALENVS_CREATE": "false"}
@@ -38,7 +50,7 @@ SERVICE_ENV = {
 # The matrix of supported Pythons: the libraries' and the worker's tests on each
 # (`test-matrix-3.1x`); the per-package `test-*` sessions run on the default one.
 MATRIX_PYTHONS = ["3.11", "3.12", "3.13"]
-MATRIX_PACKAGES = ("erp-core", "erp-db", "erp-cache", "erp-worker")
+MATRIX_PACKAGES = ("erp-core", "erp-db", "erp-cache", "erp-worker", "erp-testing")
 
 
 def _pyenv_interpreters_on_path() -> None:
@@ -136,6 +148,11 @@ LAYER_PROBES = (
         "erp_worker._layer_probe -> erp_api",
     ),
     (
+        "services/erp-api/src/erp_api/_testing_probe.py",
+        "import erp_testing",
+        "erp_api._testing_probe -> erp_testing",
+    ),
+    (
         "services/erp-api/src/erp_api/_root_probe.py",
         "import erp_cache.client",
         "erp_api._root_probe -> erp_cache.client",
@@ -224,7 +241,7 @@ def _checkov(session: nox.Session) -> str:
 def _register(name: str, path: str) -> None:
     @nox.session(name=f"test-{name}", tags=["test"])
     def test(session: nox.Session) -> None:
-        poetry_sync(session, name, "test")
+        poetry_sync(session, name, *TEST_SUPPORT.get(name, ()), "test")
         session.run(
             "pytest", path, "-m", "not resilience and not drill", *session.posargs, env=service_env(session)
         )
@@ -280,11 +297,12 @@ def test_matrix(session: nox.Session) -> None:
     )
 
 
-@nox.session(tags=["build"], requires=[f"build-{name}" for name in PACKAGES])
+@nox.session(tags=["build"], requires=[f"build-{name}" for name in RUNTIME_PACKAGES])
 def smoke(session: nox.Session) -> None:
-    """Install the built wheels as the image does and run their commands with an empty environment."""
+    """Install the runtime wheels as the image does and run their commands with an empty environment."""
     poetry_sync(session, "erp-api", "erp-worker", no_directory=True)
-    wheels = sorted(str(wheel) for wheel in DIST.glob("*/*.whl"))
+    # The image's wheels only: the test-support ones would need pytest, which it lacks.
+    wheels = sorted(str(wheel) for name in RUNTIME_PACKAGES for wheel in (DIST / name).glob("*.whl"))
     # session.run, not session.install: reinstall fresh wheels even under `nox -R`
     session.run(
         "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall", *wheels
@@ -350,7 +368,7 @@ def audit(session: nox.Session) -> None:
 @nox.session(tags=["test"])
 def resilience(session: nox.Session) -> None:
     """Stop, hang and overload private PostgreSQL and Redis servers under the services; they must recover."""
-    poetry_sync(session, "erp-api", "erp-worker", "test")
+    poetry_sync(session, "erp-api", "erp-worker", "erp-api-testing", "test")
     paths = list(PACKAGES.values())
     session.run("pytest", *paths, "-m", "resilience", *session.posargs, env=service_env(session))
 
@@ -361,7 +379,7 @@ def drill(session: nox.Session) -> None:
     if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").is_file():
         session.error("haproxy is not installed: `apt-get install haproxy` (Debian, Ubuntu)")
     # erp-worker runs as its command beside the replicas; the drill imports none of it.
-    poetry_sync(session, "erp-api", "erp-worker", "test")
+    poetry_sync(session, "erp-api", "erp-worker", "erp-api-testing", "test")
     tests = "services/erp-api/tests/resilience"
     session.run("pytest", tests, "-m", "drill", *session.posargs, env=service_env(session))
 
@@ -389,19 +407,20 @@ def instructions(session: nox.Session) -> None:
 
 
 def _bench_environment(session: nox.Session, tool: str, install_hint: str) -> None:
-    """Stop unless ``tool`` is on the path; then install the service and the test group.
+    """Stop unless ``tool`` is on the path; then install the services, their test support and the test group.
 
-    The benches take their throwaway database from erp_db.testing, which imports pytest.
+    The benches take their throwaway database from erp_testing.database and
+    start servers with erp_api_testing.ServiceProcess.
     """
     if shutil.which(tool) is None:
         session.error(f"{tool} is not installed: {install_hint}")
-    poetry_sync(session, "erp-api", "erp-worker", "test")
+    poetry_sync(session, "erp-api", "erp-worker", "erp-api-testing", "test")
 
 
 @nox.session(tags=["perf"])
 def fuzz(session: nox.Session) -> None:
     """Schemathesis against the running service's OpenAPI document: no 5xx, every answer as documented."""
-    poetry_sync(session, "erp-api", "test", "fuzz")
+    poetry_sync(session, "erp-api", "erp-api-testing", "test", "fuzz")
     session.run("python", "fuzz/run.py", *session.posargs, env=service_env(session))
 
 

@@ -1,6 +1,6 @@
 """The servers a benchmark drives, pinned to a CPU, with their CPU time and memory read from ``/proc``.
 
-Every server is an :class:`erp_api.testing.ServiceProcess` (one uvicorn
+Every server is an :class:`erp_api_testing.ServiceProcess` (one uvicorn
 process: one worker serves in the process it was started as), its output
 going to files, pinned to a CPU with ``taskset`` when the machine has one to
 spare for ``wrk``. Its CPU time and resident memory are read from ``/proc``,
@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from erp_api.testing import ServiceProcess
+from erp_api_testing import ServiceProcess
 
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 SERVER_CPU, LOAD_CPU = 0, 1

@@ -3,7 +3,7 @@ import logging
 from prometheus_client import REGISTRY
 
 from erp_api import create_app
-from erp_api.testing import serve_in_process
+from erp_api_testing import serve_in_process
 from erp_core.testing import capture_logs
 
 

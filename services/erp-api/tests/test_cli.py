@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from erp_api.testing import ServiceProcess
+from erp_api_testing import ServiceProcess
 from erp_core.testing import free_port
 
 ERP_API = str(Path(sys.executable).parent / "erp-api")

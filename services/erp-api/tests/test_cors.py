@@ -1,7 +1,7 @@
 import pytest
 
 from erp_api import create_app
-from erp_api.testing import MakeSettings, serve_in_process
+from erp_api_testing import MakeSettings, serve_in_process
 
 ALLOWED = "https://app.example"
 OTHER = "https://evil.example"

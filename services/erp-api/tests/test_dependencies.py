@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import RedisDep, SessionDep, SettingsDep, create_app, get_db_session
-from erp_api.testing import ConnectionCounter, MakeSettings, serve_in_process
+from erp_api_testing import ConnectionCounter, MakeSettings, serve_in_process
 
 
 def _plain_dsn(url: str) -> str:

@@ -2,7 +2,7 @@ import pytest
 from fastapi import APIRouter, Response
 
 from erp_api import create_app
-from erp_api.testing import MakeSettings, serve_in_process
+from erp_api_testing import MakeSettings, serve_in_process
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from erp_api.testing import ServiceProcess
+from erp_api_testing import ServiceProcess
 from erp_core.testing import free_port
 
 LIVE = {"method": "GET", "route": "/healthz/live", "status": "200"}

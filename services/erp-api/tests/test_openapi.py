@@ -1,5 +1,5 @@
 from erp_api import create_app
-from erp_api.testing import MakeSettings, serve_in_process
+from erp_api_testing import MakeSettings, serve_in_process
 
 PROBLEM_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from erp_api import create_app
 from erp_api.middleware.body_limit import MAX_JSON_VALUES
 from erp_api.problems import MAX_ERRORS_SHOWN
-from erp_api.testing import MakeSettings, serve_in_process
+from erp_api_testing import MakeSettings, serve_in_process
 
 
 class Strict(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from erp_api import create_app
 from erp_api.problems import status_title
-from erp_api.testing import MakeSettings, serve_in_process
+from erp_api_testing import MakeSettings, serve_in_process
 from erp_core.testing import capture_logs
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "request_id"}

@@ -5,6 +5,8 @@ def test_exported_members_are_pinned():
     assert erp_api.__all__ == [
         "ApiSettings",
         "BadRequest",
+        "Caller",
+        "CallerRow",
         "Conflict",
         "CurrentSuperuser",
         "CurrentUser",

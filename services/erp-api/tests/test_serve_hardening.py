@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from erp_api.http_protocol import MAX_REQUEST_HEAD_BYTES
-from erp_api.testing import ServiceProcess
+from erp_api_testing import ServiceProcess
 
 SERVE_WITH_TEST_ROUTES = [sys.executable, str(Path(__file__).with_name("serve_with_test_routes.py")), "serve"]
 

@@ -25,7 +25,7 @@ NOT_IMPORTED_WHEN_OFF = textwrap.dedent(
     """
     import asyncio, json, sys
     from erp_api import ApiSettings, create_app
-    from erp_api.testing import serve_in_process
+    from erp_api_testing import serve_in_process
 
     async def main():
         async with serve_in_process(create_app(ApiSettings())) as client:
@@ -52,7 +52,7 @@ TRACED_REQUESTS = textwrap.dedent(
 
     import erp_api.tracing
     from erp_api import ApiSettings, RedisDep, SessionDep, create_app
-    from erp_api.testing import serve_in_process
+    from erp_api_testing import serve_in_process
 
     exporter = InMemorySpanExporter()
     install = erp_api.tracing.install_tracing

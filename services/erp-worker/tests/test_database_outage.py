@@ -1,6 +1,6 @@
 """PostgreSQL, the database and the queue's backend, stopped under a running worker: it rides it out.
 
-A private server (:class:`erp_core.private_servers.PostgresServer`) is
+A private server (:class:`erp_testing.servers.PostgresServer`) is
 stopped for a few seconds while a worker runs on it. The worker must not
 exit, and once the server is back it must deliver what is committed after
 the outage, without a restart. (Nothing commits while the database is down:
@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from erp_core.private_servers import PostgresServer
 from erp_db import create_engine, create_sessionmaker
-from erp_db.testing import temporary_database
+from erp_testing.database import temporary_database
+from erp_testing.servers import PostgresServer
 from erp_worker import WorkerMetrics, ensure_queue_schema, libpq_conninfo, run_worker
 
 from .conftest import FAST, MailHandler, eventually, invite, worker_settings

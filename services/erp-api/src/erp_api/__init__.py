@@ -15,7 +15,7 @@ from erp_api.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from erp_api.features.identity import CurrentSuperuser, CurrentUser
+from erp_api.features.identity import Caller, CallerRow, CurrentSuperuser, CurrentUser
 from erp_api.integrity import violated_constraint
 from erp_api.problems import ErrorDetail, ErrorResponse, problem_response
 from erp_api.settings import ApiSettings
@@ -26,6 +26,8 @@ from erp_api.app import create_app
 __all__ = [
     "ApiSettings",
     "BadRequest",
+    "Caller",
+    "CallerRow",
     "Conflict",
     "CurrentSuperuser",
     "CurrentUser",

@@ -12,22 +12,21 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp_api.framework_internals import function_exit_stack
 from erp_api.lifespan import app_state
 from erp_api.settings import ApiSettings
 from erp_db import session_scope
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-# FastAPI's function-scoped exit stack (0.118+): it closes when the endpoint
-# returns or raises, before the response is sent, inside the exception handlers.
-FUNCTION_STACK: Final = "fastapi_function_astack"
 
 
 def unit_of_work_stack(request: Request) -> AsyncExitStack:
-    """The request's function-scoped exit stack: what is entered on it ends before the answer is sent."""
-    stack = request.scope.get(FUNCTION_STACK)
-    if not isinstance(stack, AsyncExitStack):
-        raise RuntimeError(f"no {FUNCTION_STACK} in the request scope: FastAPI 0.118 or later runs this")
-    return stack
+    """The request's function-scoped exit stack: what is entered on it ends before the answer is sent.
+
+    FastAPI's own (0.118+), read through :mod:`erp_api.framework_internals`:
+    it closes when the endpoint returns or raises, inside the exception handlers.
+    """
+    return function_exit_stack(request.scope)
 
 
 async def get_db_session(request: Request) -> AsyncSession:

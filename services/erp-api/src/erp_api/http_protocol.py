@@ -11,6 +11,9 @@ Why not uvicorn's h11 protocol and its ``h11_max_incomplete_event_size``: h11
 parses in pure Python (slower per request than httptools, measured in the
 README) and answers an oversized head with a bare ``400`` text. The bound is
 16 KiB, h11's own default, so the limit does not depend on the parser.
+
+``HttpToolsProtocol`` and the callbacks and attributes used here are uvicorn
+internals, listed (and their shape tested) in :mod:`erp_api.framework_internals`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ import json
 import logging
 from typing import Final
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
+from erp_api.framework_internals import HttpToolsProtocol
 from erp_api.middleware.security_headers import security_headers
 from erp_api.problems import PROBLEM_MEDIA_TYPE, status_title
 from erp_api.settings import ApiSettings

@@ -2,7 +2,7 @@
 
 Two organisations, each with an owner, an admin, a member, a pending
 invitation, one row of every feature registered with
-:func:`erp_api.testing.isolation.register_tenant_resource` (customers, from
+:func:`erp_api_testing.isolation.register_tenant_resource` (customers, from
 their tests' conftest) and the audit events of building all that; plus an
 outsider.
 Hypothesis then calls every route of the API (found by walking the
@@ -31,8 +31,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from erp_api.testing.isolation import tenant_resources
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.isolation import tenant_resources
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 # CI runs at least 200 examples; a developer's run can ask for more or fewer.

@@ -1,7 +1,7 @@
 """The resilience group: the service as a real process over private PostgreSQL and Redis servers.
 
 Each server is this session's own, started from the machine's binaries (see
-:mod:`erp_core.private_servers`), so the tests can stop,
+:mod:`erp_testing.servers`), so the tests can stop,
 restart and hang them without disturbing anything else. The service runs as
 ``erp-api serve``, exactly as in its container. Every test here is marked
 ``resilience``; ``nox -s resilience`` (part of the default ``nox`` run)
@@ -25,8 +25,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import make_url
 
-from erp_api.testing import PostgresServer, RedisServer, ServiceProcess
-from erp_db.testing import temporary_database
+from erp_api_testing import PostgresServer, RedisServer, ServiceProcess
+from erp_testing.database import temporary_database
 
 HEALTH_CHECK_TIMEOUT_S = 1.0
 

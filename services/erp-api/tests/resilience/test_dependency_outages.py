@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from erp_api.testing import PostgresServer, RedisServer
+from erp_api_testing import PostgresServer, RedisServer
 
 from .conftest import HEALTH_CHECK_TIMEOUT_S
 

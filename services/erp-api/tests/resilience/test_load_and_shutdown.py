@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from erp_api.testing import ConnectionSampler, PostgresServer, count_connections
+from erp_api_testing import ConnectionSampler, PostgresServer, count_connections
 
 from .load_client import run_load
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from erp_api.testing import PostgresServer
+from erp_api_testing import PostgresServer
 from erp_db import shipped_head
 
 from .conftest import with_port

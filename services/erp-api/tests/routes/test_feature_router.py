@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.routing import Match
 
 from erp_api.routes.feature_router import FeatureRouter
-from erp_api.testing import serve_in_process
+from erp_api_testing import serve_in_process
 
 
 def scope(path: str) -> dict[str, object]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from erp_api.framework_internals import included_route_template
 from erp_api.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS, HTTP_REQUESTS_IN_PROGRESS, UNMATCHED_ROUTE
 
 # Any other method a client sends (HTTP allows any token) is counted as one value,
@@ -23,14 +24,12 @@ def route_template(scope: Scope) -> str:
     an inner router: ``scope["route"]`` is then the route as written in its
     ``APIRouter`` (``/organizations/{organization_id}``), without the prefixes;
     FastAPI keeps the full template (``/api/v1/organizations/{organization_id}``)
-    beside it in ``scope["fastapi"]`` (a private key, pinned by
-    ``test_route_label_is_the_full_template_of_an_included_router``).
+    beside it in ``scope["fastapi"]``, a private key read through
+    :func:`erp_api.framework_internals.included_route_template`.
     """
-    fastapi_scope: Any = scope.get("fastapi")
-    if fastapi_scope:
-        template = getattr(fastapi_scope.get("effective_route_context"), "path_format", None)
-        if template:
-            return str(template)
+    included = included_route_template(scope)
+    if included:
+        return included
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(template) if template else UNMATCHED_ROUTE

@@ -10,7 +10,10 @@ _HEADER = b"x-request-id"
 
 
 class RequestIdMiddleware:
-    """Outermost of the service's middleware, so every log line of the request carries the id.
+    """Outside every other middleware but the metrics one, so every log line of the request carries the id.
+
+    Only :class:`~erp_api.middleware.metrics.MetricsMiddleware`, which logs
+    nothing, sits outside it (the order is drawn in :mod:`erp_api.app`).
 
     The caller's ``X-Request-ID`` is kept only when it is 1 to 128 characters of
     ``[A-Za-z0-9._-]``; anything else is replaced, never reflected.

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from erp_api.testing.isolation import TenantResource, register_tenant_resource
-from erp_api.testing.organizations import API, Caller
+from erp_api_testing.isolation import TenantResource, register_tenant_resource
+from erp_api_testing.organizations import API, Caller
 
 
 async def create_customer(client: httpx.AsyncClient, owner: Caller, organization_id: str) -> dict[str, Any]:

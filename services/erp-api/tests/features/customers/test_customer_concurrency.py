@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from erp_api.testing.organizations import Team
-from erp_api.testing.race import race
+from erp_api_testing.organizations import Team
+from erp_api_testing.race import race
 
 
 @pytest.mark.parametrize("trial", range(4))

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.testing.organizations import Team
+from erp_api_testing.organizations import Team
 
 
 async def names(client: httpx.AsyncClient, team: Team, **params: str) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from erp_api.testing.organizations import Team
-from erp_api.testing.statements import count_statements
+from erp_api_testing.organizations import Team
+from erp_api_testing.statements import count_statements
 
 
 async def test_a_read_a_list_and_each_change_stay_within_their_budget(

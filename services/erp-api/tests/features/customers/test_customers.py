@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.testing.organizations import API, OrganizationsApi, Team
+from erp_api_testing.organizations import API, OrganizationsApi, Team
 from erp_db import AuditEvent
 
 from .conftest import create_customer

@@ -2,7 +2,7 @@
 
 The fixtures themselves (``make_user``, ``make_committed_user``,
 ``auth_headers``, ``signed_in_user``, ``authenticated_client``) come from
-erp_api.testing.plugin. ``make_user`` writes in the test's transaction;
+erp_api_testing.plugin. ``make_user`` writes in the test's transaction;
 committed users (races, apps a test builds itself) outlive the test, so
 every user has a unique email, and Redis is shared by the whole session
 (and by parallel runs).

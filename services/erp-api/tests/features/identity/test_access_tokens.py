@@ -1,4 +1,8 @@
-"""CurrentUser: what a route behind an access token answers to each kind of token (docs/contract.md §9)."""
+"""Caller and CurrentUser: what a route behind an access token answers to each kind of token (§9).
+
+``GET /users/me`` reads the caller through ``Caller`` (a Core read),
+``PATCH /users/me`` through ``CurrentUser`` (the ORM ``User``).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ import httpx
 import jwt
 import pytest
 from jwt.warnings import InsecureKeyLengthWarning
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings, create_app
-from erp_api.testing import serve_in_process
-from erp_api.testing.statements import count_statements
+from erp_api_testing import serve_in_process
+from erp_api_testing.statements import count_statements
 from erp_db import User
 
 from .conftest import AuthHeaders, MakeUser
@@ -111,18 +115,26 @@ async def test_a_token_a_few_seconds_past_exp_is_still_accepted(
     assert response.status_code == 200  # LEEWAY_S: replicas' clocks differ a little
 
 
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
 async def test_a_deactivated_user_is_refused_at_once(
-    client: httpx.AsyncClient, make_user: MakeUser, auth_headers: AuthHeaders, db_session: AsyncSession
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    auth_headers: AuthHeaders,
+    db_session: AsyncSession,
+    method: str,
 ) -> None:
-    user = await make_user()
+    user = await make_user(full_name="Before")
     headers = auth_headers(user)
+    body = {"full_name": "After"} if method == "PATCH" else None
     assert (await client.get(ME, headers=headers)).status_code == 200
 
     await db_session.execute(update(User).where(User.id == user.id).values(is_active=False))
-    response = await client.get(ME, headers=headers)
+    response = await client.request(method, ME, headers=headers, json=body)
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == INVALID
+    stored = await db_session.scalar(select(User.full_name).where(User.id == user.id))
+    assert stored == "Before"
 
 
 async def test_users_me_costs_one_sql_statement(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings
 from erp_api.features.identity import passwords
-from erp_api.testing.identity import unique_email
+from erp_api_testing.identity import unique_email
 from erp_db import User
 
 from .conftest import MakeUser

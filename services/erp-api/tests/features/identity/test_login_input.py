@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from erp_api.testing.identity import unique_email
+from erp_api_testing.identity import unique_email
 
 TOKEN = "/api/v1/auth/token"
 SECRET = "s3cret-Passw0rd"

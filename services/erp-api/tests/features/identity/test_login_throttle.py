@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from erp_api import ApiSettings, create_app
 from erp_api.features.identity.throttle import UNAVAILABLE_WARNING
-from erp_api.testing import serve_in_process
+from erp_api_testing import serve_in_process
 from erp_core.testing import capture_logs, free_port
 
 from .conftest import MakeUser

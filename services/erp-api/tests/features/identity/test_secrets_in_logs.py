@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from erp_api import ApiSettings, create_app
-from erp_api.testing import serve_in_process
+from erp_api_testing import serve_in_process
 from erp_core.testing import capture_logs
 from erp_db import User
 

@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.testing.identity import unique_email
-from erp_api.testing.organizations import Caller, OrganizationsApi
+from erp_api_testing.identity import unique_email
+from erp_api_testing.organizations import Caller, OrganizationsApi
 from erp_db import RefreshToken, User, canonical_email
 
 from .conftest import AuthHeaders, MakeUser

@@ -16,7 +16,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import select as sql_select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from erp_api.testing.identity import unique_email
+from erp_api_testing.identity import unique_email
 from erp_db import User
 
 ERP_API = str(Path(sys.executable).parent / "erp-api")

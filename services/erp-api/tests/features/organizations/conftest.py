@@ -1,4 +1,4 @@
-"""Types of the organisation tests' fixtures, which come from erp_api.testing.plugin.
+"""Types of the organisation tests' fixtures, which come from erp_api_testing.plugin.
 
 ``make_caller``, ``api`` and ``team`` work in the test's transaction (the
 plugin's ``client``): nothing they write outlives the test. Inside one transaction
@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from erp_api.testing.organizations import Caller
+from erp_api_testing.organizations import Caller
 
 MakeCaller = Callable[..., Awaitable[Caller]]

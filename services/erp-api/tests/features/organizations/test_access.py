@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from erp_api import create_app
 from erp_api.tenancy import ACCESS_MARKER
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 SCOPED = f"{API}/organizations/{{organization_id}}"

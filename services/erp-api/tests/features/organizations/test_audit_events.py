@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from erp_api import SessionDep, create_app
 from erp_api.audit import Event, record_events
 from erp_api.errors import Conflict
-from erp_api.testing import serve_in_process
-from erp_api.testing.identity import bearer_headers, insert_user
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing import serve_in_process
+from erp_api_testing.identity import bearer_headers, insert_user
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 from erp_db import AuditEvent, engine_from_settings
 
 MakeCaller = Callable[..., Awaitable[Caller]]

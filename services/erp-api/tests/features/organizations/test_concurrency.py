@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 

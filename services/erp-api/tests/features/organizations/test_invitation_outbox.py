@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 from erp_db import OutboxJob
 
 MakeCaller = Callable[..., Awaitable[Caller]]

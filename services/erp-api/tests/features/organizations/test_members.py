@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 

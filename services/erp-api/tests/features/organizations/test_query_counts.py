@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from erp_api.testing.organizations import API, Caller, OrganizationsApi
-from erp_api.testing.statements import Statements, count_statements
+from erp_api_testing.organizations import API, Caller, OrganizationsApi
+from erp_api_testing.statements import Statements, count_statements
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 READ_BUDGET = 2

@@ -2,13 +2,18 @@
 
 Feature routes declare who may call them with one dependency::
 
-    from erp_api.features.identity import CurrentUser
+    from erp_api.features.identity import Caller
 
     @router.get("/things")
-    async def list_things(user: CurrentUser, session: SessionDep) -> ...
+    async def list_things(caller: Caller, session: SessionDep) -> ...
+
+``Caller`` is the user's columns, read-only; ``CurrentUser`` the ORM
+``User``, for a route that changes the user.
 """
 
 from erp_api.features.identity.dependencies import (
+    Caller,
+    CallerRow,
     CurrentSuperuser,
     CurrentUser,
     current_user,
@@ -16,4 +21,12 @@ from erp_api.features.identity.dependencies import (
 )
 from erp_api.features.identity.router import router
 
-__all__ = ["CurrentSuperuser", "CurrentUser", "current_user", "document_token_url", "router"]
+__all__ = [
+    "Caller",
+    "CallerRow",
+    "CurrentSuperuser",
+    "CurrentUser",
+    "current_user",
+    "document_token_url",
+    "router",
+]

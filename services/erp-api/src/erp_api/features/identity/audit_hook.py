@@ -2,8 +2,9 @@
 
 ``user.created`` and ``user.updated`` are recorded here, in the request's
 own transaction, so a rolled-back change leaves no event. The audit table
-and its writer belong to the organisations feature (:mod:`erp_api.audit`),
-which records a ``password`` change as ``"changed"``, never a value.
+(``erp_db.AuditEvent``) and its writer (:mod:`erp_api.audit`) are shared by
+every feature; the writer records a ``password`` change as ``"changed"``,
+never a value.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Who is calling: the ``CurrentUser`` dependency that every feature route declares (docs/contract.md §9).
+"""Who is calling: the ``Caller`` and ``CurrentUser`` dependencies of signed-in routes (docs/contract.md §9).
 
-``async def route(user: CurrentUser)`` refuses the request unless it carries
-``Authorization: Bearer <access token>`` of an active user:
+``async def route(caller: Caller)`` (or ``user: CurrentUser``) refuses the
+request unless it carries ``Authorization: Bearer <access token>`` of an
+active user:
 
 - no bearer token → 401 with ``WWW-Authenticate: Bearer``;
 - a token that is malformed, forged, expired, of another issuer, or of a
@@ -10,16 +11,25 @@
 
 The user is read from the database on every request (one primary-key
 ``SELECT`` through the request's session), so deactivation takes effect at
-once and the route gets a ``User`` attached to the session it writes with.
+once. Two shapes of the same read:
+
+- ``Caller``: the user's columns as a frozen :class:`CallerRow`, read with
+  a Core statement built once. For routes that read who calls (nearly all):
+  no ORM object, no identity map, no flush.
+- ``CurrentUser``: the ORM ``User``, attached to the session, for routes
+  that change the user themselves (``PATCH /users/me``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Table, bindparam, select
 
 from erp_api.dependencies import SessionDep
 from erp_api.errors import Forbidden, Unauthorized
@@ -90,6 +100,39 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerRow:
+    """The signed-in user as the request found them: read-only, attached to no session."""
+
+    id: uuid.UUID
+    email: str
+    email_canonical: str
+    full_name: str
+    is_superuser: bool
+    created_at: datetime
+
+
+_users: Final[Table] = User.__table__  # type: ignore[assignment]
+_CALLER: Final = select(*(_users.c[field.name] for field in fields(CallerRow))).where(
+    _users.c.id == bindparam("user_id"), _users.c.is_active
+)
+
+
+async def caller(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer_token)],
+) -> CallerRow:
+    """The active user whose access token the request carries, as a :class:`CallerRow`."""
+    row = (await session.execute(_CALLER, {"user_id": caller_id(request, token)})).one_or_none()
+    if row is None:
+        raise Unauthorized(INVALID_OR_EXPIRED, headers=INVALID_TOKEN)
+    return CallerRow(*row)
+
+
+Caller = Annotated[CallerRow, Depends(caller)]
 
 
 def logout_caller(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> uuid.UUID | None:

@@ -15,6 +15,7 @@ from fastapi import Depends, Request, Response, status
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp_api.answers import answer
 from erp_api.dependencies import RedisDep, SessionDep, SettingsDep
 from erp_api.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from erp_api.features.identity import passwords, refresh_tokens, users
@@ -22,6 +23,7 @@ from erp_api.features.identity.audit_hook import record_user_event
 from erp_api.features.identity.dependencies import (
     INVALID_TOKEN,
     MISSING_TOKEN,
+    Caller,
     CurrentSuperuser,
     CurrentUser,
     LogoutCaller,
@@ -113,9 +115,18 @@ async def logout(body: RefreshRequest, caller: LogoutCaller, session: SessionDep
     await refresh_tokens.revoke_family(session, family_id)
 
 
-@router.get("/users/me", tags=["users"])
-async def read_me(user: CurrentUser) -> UserOut:
-    return UserOut.model_validate(user)
+@router.get("/users/me", tags=["users"], response_model=UserOut)
+async def read_me(caller: Caller) -> Response:
+    """One's own profile: the caller's row, typed already, serialised once."""
+    return answer(
+        UserOut.model_construct(
+            id=caller.id,
+            email=caller.email,
+            full_name=caller.full_name,
+            is_superuser=caller.is_superuser,
+            created_at=caller.created_at,
+        )
+    )
 
 
 @router.patch("/users/me", tags=["users"])

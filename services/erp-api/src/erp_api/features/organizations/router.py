@@ -16,7 +16,7 @@ from erp_api.answers import answer
 from erp_api.audit import Event, created, record_events
 from erp_api.dependencies import SessionDep
 from erp_api.errors import Conflict, Forbidden, NotFound
-from erp_api.features.identity import CurrentUser
+from erp_api.features.identity import Caller
 from erp_api.features.organizations import invitations, queries
 from erp_api.features.organizations.schemas import (
     AuditEventOut,
@@ -56,7 +56,7 @@ def organization_answer(access: Access, row: Any = None) -> Response:
 
 @router.post("/organizations", status_code=status.HTTP_201_CREATED, response_model=OrganizationOut)
 async def create_organization(
-    body: OrganizationCreate, user: CurrentUser, session: SessionDep, request: Request
+    body: OrganizationCreate, user: Caller, session: SessionDep, request: Request
 ) -> Response:
     """Create an organisation; the caller becomes its owner."""
     row = await queries.create_organization(session, name=body.name, slug=body.slug)
@@ -78,7 +78,7 @@ async def create_organization(
 
 @router.get("/organizations", response_model=Page[OrganizationOut])
 async def list_organizations(
-    user: CurrentUser,
+    user: Caller,
     session: SessionDep,
     page: Annotated[PageRequest, Depends(page_request("organizations"))],
     include_archived: Annotated[bool, Query(description="Include archived organisations.")] = False,
@@ -267,9 +267,7 @@ async def revoke_invitation(access: AdminAccess, invitation_id: uuid.UUID, sessi
 
 
 @router.post("/invitations/accept")
-async def accept_invitation(
-    body: InvitationAccept, user: CurrentUser, session: SessionDep
-) -> OrganizationOut:
+async def accept_invitation(body: InvitationAccept, user: Caller, session: SessionDep) -> OrganizationOut:
     """Join the organisation of an invitation addressed to the caller's email."""
     row = await invitations.accept_invitation(session, body.token, user.email_canonical)
     if row is None:  # unknown, spent, revoked, expired or someone else's: one answer

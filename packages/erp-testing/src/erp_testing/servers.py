@@ -2,9 +2,9 @@
 
 A test that stops, restarts or hangs a server must never do it to the shared
 development one; a run on a machine with the binaries but no running server
-starts its own (:mod:`erp_api.testing.plugin`). Here, in erp-core, so that
+starts its own (:mod:`erp_api_testing.plugin`). Here, in erp-testing, so that
 every service's tests (erp-api's, erp-worker's) can stop the servers under
-them; ``erp_api.testing`` re-exports them. Each server lives in a
+them, and no runtime wheel carries them. Each server lives in a
 temporary directory, listens on a free port of 127.0.0.1 only, trusts local
 connections and skips ``fsync``: it is disposable. Written here because
 pytest-postgresql and pytest-redis are pytest plugins, and these are also

@@ -1,4 +1,4 @@
-"""The feature-test harness of erp_api.testing.plugin: an isolated client, and private servers when needed."""
+"""The feature-test harness of erp_api_testing.plugin: an isolated client, and private servers when needed."""
 
 import os
 import subprocess
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from erp_api import SessionDep, get_db_session
-from erp_api.testing.statements import count_statements
+from erp_api_testing.statements import count_statements
 
 
 class Note(BaseModel):
@@ -95,7 +95,7 @@ async def test_the_committing_client_commits_through_the_apps_own_pool(
             await connection.execute(text("DROP TABLE plugin_committed"))
 
 
-def test_a_run_can_start_private_servers_of_its_own(tmp_path):
+def test_a_run_starts_servers_of_its_own_where_none_listen(tmp_path):
     """A feature project's tests, with the plugin alone, on servers of the run's own."""
     (tmp_path / "pyproject.toml").write_text(
         textwrap.dedent("""

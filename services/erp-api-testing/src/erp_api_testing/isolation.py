@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from erp_api.testing.organizations import Caller
+from erp_api_testing.organizations import Caller
 
 # (client, owner, organization id) -> the created row, as the API answered it
 CreateRow = Callable[[httpx.AsyncClient, Caller, str], Awaitable[dict[str, Any]]]

@@ -2,7 +2,7 @@
 
 What runs in front of the service in production (docs/contract.md §11), from
 the machine's Debian packages (``pgbouncer``, ``haproxy``), configured here
-and started like :mod:`erp_core.private_servers`: a temporary directory, a
+and started like :mod:`erp_testing.servers`: a temporary directory, a
 free port of 127.0.0.1 only, stopped and removed at the end. PgBouncer
 refuses to run as root, so as root it runs as the ``postgres`` account.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import make_url
 
-from erp_core.private_servers import POSTGRES_ACCOUNT, ServerProcess
+from erp_testing.servers import POSTGRES_ACCOUNT, ServerProcess
 
 PGBOUNCER_USERS = ("postgres",)
 

@@ -1,9 +1,9 @@
-"""The pytest plugin of erp-api's ``testing`` extra, loaded through the ``pytest11`` entry point.
+"""erp-api's pytest plugin, loaded through erp-api-testing's ``pytest11`` entry point.
 
-Installing ``erp-api[testing]`` is all a feature team's tests need: these
+Installing ``erp-api-testing`` is all a feature team's tests need: these
 fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
 
-- ``erp_db_url``, ``erp_db_engine``, ``erp_db_session``: erp_db.testing's, on
+- ``erp_db_url``, ``erp_db_engine``, ``erp_db_session``: erp_testing.database's, on
   one database migrated to head per test session (``TEST_DATABASE_URL``);
 - ``redis_url``: ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``);
 - ``make_settings(**variables)``: :class:`~erp_api.ApiSettings` from exactly
@@ -26,7 +26,7 @@ fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
   ``signed_in_user`` and ``authenticated_client`` (``client`` sending that
   user's access token);
 - organisations: ``make_caller(**fields)`` (a signed-in user in the test's
-  transaction), ``api`` (:class:`~erp_api.testing.organizations.OrganizationsApi`
+  transaction), ``api`` (:class:`~erp_api_testing.organizations.OrganizationsApi`
   over ``client``), ``team`` (an organisation with an owner, an admin, a
   member and an outsider), and their committed twins
   ``make_committed_caller``, ``committing_api``, ``committed_team``.
@@ -35,7 +35,7 @@ Async fixtures run in the session's event loop: set
 ``asyncio_default_test_loop_scope = "session"`` (and
 ``asyncio_default_fixture_loop_scope``) in the project's pytest settings.
 
-Private servers (:mod:`erp_core.private_servers`), as ``TEST_PRIVATE_SERVERS``
+Private servers (:mod:`erp_testing.servers`), as ``TEST_PRIVATE_SERVERS``
 says: ``auto`` (the default) starts one where nothing listens at the
 *default* test URL (an explicitly chosen URL that cannot be reached fails
 its tests, loudly) and the server binaries are installed; ``always`` starts
@@ -62,16 +62,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from erp_api.app import create_app
 from erp_api.dependencies import get_db_session, unit_of_work_stack
 from erp_api.settings import ApiSettings
-from erp_api.testing.identity import bearer_headers, insert_user
-from erp_api.testing.in_process import MakeSettings, serve_in_process
-from erp_api.testing.organizations import Caller, OrganizationsApi, Team, make_team
-from erp_core.private_servers import PostgresServer, RedisServer
+from erp_api_testing.identity import bearer_headers, insert_user
+from erp_api_testing.in_process import MakeSettings, serve_in_process
+from erp_api_testing.organizations import Caller, OrganizationsApi, Team, make_team
 from erp_core.testing import settings_from_env
 from erp_db import User
+from erp_testing.servers import PostgresServer, RedisServer
 
-# erp_db.testing's fixtures, registered with this plugin. Registering it lets pytest
+# erp_testing.database's fixtures, registered with this plugin. Registering it lets pytest
 # import it (and rewrite its asserts): this module only names it, never imports it.
-pytest_plugins = ["erp_db.testing"]
+pytest_plugins = ["erp_testing.database"]
 
 PRIVATE_SERVERS_VARIABLE = "TEST_PRIVATE_SERVERS"
 TEST_REDIS_URL_VARIABLE = "TEST_REDIS_URL"
@@ -88,7 +88,7 @@ _STARTED = pytest.StashKey[list[str]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start private PostgreSQL and Redis servers for the run where ``TEST_PRIVATE_SERVERS`` asks."""
-    from erp_db.testing import DEFAULT_TEST_DATABASE_URL, admin_url_from_env  # registered by now
+    from erp_testing.database import DEFAULT_TEST_DATABASE_URL, admin_url_from_env  # registered by now
 
     mode = os.environ.get(PRIVATE_SERVERS_VARIABLE) or "auto"
     if mode not in {"auto", "always", "never"}:
@@ -112,7 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     started = config.stash.get(_STARTED, [])
-    return f"erp_api.testing: nothing listened, started private {', '.join(started)}" if started else None
+    return f"erp_api_testing: nothing listened, started private {', '.join(started)}" if started else None
 
 
 def _wanted(mode: str, is_default: bool, host: str | None, port: int) -> bool:
@@ -288,7 +288,7 @@ async def authenticated_client(
 # What every feature under /organizations/{organization_id} needs before it
 # tests anything of its own. ``make_caller``, ``api`` and ``team`` work in the
 # test's transaction (through ``client``); the ``committed`` ones commit, for
-# ``committing_client`` and races (erp_api.testing.race).
+# ``committing_client`` and races (erp_api_testing.race).
 
 MakeCaller = Callable[..., Awaitable[Caller]]
 
