@@ -16,7 +16,8 @@ asyncpg **behind the service's own middleware**, printed as service/floor
 ``POST /organizations`` (a new slug each time), a customer by id and a page
 of 50 customers.
 
-Figures go to ``.bench/instructions-latest.json``.
+``--only me,create`` measures a subset. Figures go to
+``.bench/instructions-latest.json``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def main() -> int:
     parser.add_argument(
         "--requests", type=int, default=100, help="requests counted per target (default: 100)"
     )
+    parser.add_argument(
+        "--only", help="a comma-separated subset of the routes (me, organization, organizations, create, …)"
+    )
     child = ("TARGET", "N", "DATABASE_URL", "SEED")
     parser.add_argument("--child", nargs=4, metavar=child, help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
@@ -91,7 +95,12 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: `apt-get install valgrind` (Debian, Ubuntu)")
         return 2
-    return asyncio.run(_measure(args.requests))
+    routes = set(args.only.split(",")) if args.only else {service.split("-")[0] for service, _ in PAIRS}
+    unknown = routes - {service.split("-")[0] for service, _ in PAIRS}
+    if unknown:
+        parser.error(f"--only: no route {', '.join(sorted(unknown))}")
+    pairs = tuple(pair for pair in PAIRS if pair[0].split("-")[0] in routes)
+    return asyncio.run(_measure(args.requests, pairs))
 
 
 async def seed_customers(database_url: str, *, customers: int = CUSTOMERS) -> dict[str, str]:
@@ -136,20 +145,21 @@ async def seed_customers(database_url: str, *, customers: int = CUSTOMERS) -> di
     return {"user": str(user_id), "organization": str(organization), "customer": str(customer)}
 
 
-async def _measure(requests: int) -> int:
+async def _measure(requests: int, pairs: tuple[tuple[str, str], ...]) -> int:
     admin_url, _ = server_urls()
     async with temporary_database(admin_url) as database_url:
         seed = json.dumps(await seed_customers(database_url))
-        for target in TARGETS:  # once without valgrind: every module's bytecode written before counting
+        targets = [target for pair in pairs for target in pair]
+        for target in targets:  # once without valgrind: every module's bytecode written before counting
             _run_child([sys.executable], target, 0, database_url, seed)
-        runs = [(target, count) for target in TARGETS for count in (requests, 0)]
+        runs = [(target, count) for target in targets for count in (requests, 0)]
         # One child per core: instruction counts do not depend on what else runs.
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             counted = dict(
                 zip(runs, pool.map(lambda run: _instructions(*run, database_url, seed), runs), strict=True)
             )
-    per_request = {target: (counted[target, requests] - counted[target, 0]) / requests for target in TARGETS}
-    ratios = {f"{service}/{floor}": per_request[service] / per_request[floor] for service, floor in PAIRS}
+    per_request = {target: (counted[target, requests] - counted[target, 0]) / requests for target in targets}
+    ratios = {f"{service}/{floor}": per_request[service] / per_request[floor] for service, floor in pairs}
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "requests": requests,
@@ -160,7 +170,7 @@ async def _measure(requests: int) -> int:
     OUTPUT_DIR.mkdir(exist_ok=True)
     (OUTPUT_DIR / "instructions-latest.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"In process, instructions per request (callgrind, {requests} requests minus 0):")
-    for service, floor in PAIRS:
+    for service, floor in pairs:
         mine, theirs = per_request[service] / 1e6, per_request[floor] / 1e6
         met = "met   " if mine / theirs <= TARGET_RATIO else "MISSED"
         print(
