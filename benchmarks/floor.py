@@ -72,7 +72,8 @@ INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'owner'
 ON CONFLICT (organization_id, user_id) DO NOTHING RETURNING user_id
 """
 AUDIT = """
-INSERT INTO audit_events (id, actor_user_id, organization_id, action, target_type, target_id, changes, request_id)
+INSERT INTO audit_events
+       (id, actor_user_id, organization_id, action, target_type, target_id, changes, request_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 PAGE = """

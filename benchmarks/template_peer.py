@@ -74,7 +74,9 @@ from side_by_side import (
 
 TARGETS = {"get": 2.0, "list": 2.0, "me": 2.0, "create": 2.0}
 RATIO = "ratio: service {name} >= {target:.2f} x the template"
-TABLE = Table("route", width=18, rps_decimals=0, cpu_column=True, ratios_label="req/s ratios service/template")
+TABLE = Table(
+    "route", width=18, rps_decimals=0, cpu_column=True, ratios_label="req/s ratios service/template"
+)
 LIST_ROWS = 60  # more than a page of 50, on both sides
 
 CREATE_SCRIPT = """
@@ -240,7 +242,8 @@ def _measure(
         return run
 
     def runs(routes: list[Route]) -> dict[str, Run]:
-        return {f"{route.name} {side}": load(route, side) for route in routes for side in ("service", "template")}
+        sides = ("service", "template")
+        return {f"{route.name} {side}": load(route, side) for route in routes for side in sides}
 
     first, then = measure(runs(reads), args), measure(runs([create]), args)
     figures = {**first.medians(), **then.medians()}

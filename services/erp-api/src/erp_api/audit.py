@@ -29,6 +29,7 @@ from erp_core import get_request_id
 from erp_db import AUDIT_ACTIONS, AuditEvent
 
 _AUDIT_EVENTS: Final[Table] = AuditEvent.__table__  # type: ignore[assignment]
+_INSERT_EVENTS: Final = insert(_AUDIT_EVENTS)
 SECRET_FIELDS: Final = frozenset({"password", "password_hash", "token", "token_hash", "refresh_token"})
 SECRET_CHANGED: Final = "changed"  # noqa: S105 (a marker, not a password)
 
@@ -77,7 +78,7 @@ async def record_events(session: AsyncSession, *events: Event) -> None:
         }
         for event in events
     ]
-    await session.execute(insert(_AUDIT_EVENTS), rows)
+    await session.execute(_INSERT_EVENTS, rows)
 
 
 def _json_changes(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ such table the contract's behaviour:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
@@ -55,8 +56,14 @@ async def insert_row(
     session: AsyncSession, table: Table, values: Mapping[str, Any], *, conflicts: Conflicts | None = None
 ) -> Any:
     """Insert one row (``id`` made here) and return it whole; a foreseen unique violation is a 409."""
-    statement = insert(table).values(id=uuid.uuid4(), **values).returning(*table.c)
-    return await _execute_guarded(session, statement, conflicts)
+    row = {"id": uuid.uuid4(), **values}
+    return await _execute_guarded(session, _insert_returning(table), conflicts, row)
+
+
+@functools.cache
+def _insert_returning(table: Table) -> Any:
+    """``INSERT … RETURNING`` every column, built once per table; the values' keys name the columns."""
+    return insert(table).returning(*table.c)
 
 
 async def merge_patch(
@@ -101,9 +108,14 @@ async def archive_row(session: AsyncSession, table: Table, row_id: uuid.UUID) ->
     return (await session.execute(statement)).one_or_none()
 
 
-async def _execute_guarded(session: AsyncSession, statement: Any, conflicts: Conflicts | None) -> Any:
+async def _execute_guarded(
+    session: AsyncSession,
+    statement: Any,
+    conflicts: Conflicts | None,
+    values: Mapping[str, Any] | None = None,
+) -> Any:
     try:
-        return (await session.execute(statement)).one_or_none()
+        return (await session.execute(statement, values)).one_or_none()
     except IntegrityError as exc:
         foreseen = (conflicts or {}).get(violated_constraint(exc) or "")
         if foreseen is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
-from sqlalchemy import Table, exists, or_, select, update
+from sqlalchemy import Table, bindparam, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,28 +86,35 @@ async def list_organizations(
     )
 
 
+# Built once, executed with bound parameters: a request pays for no SQL construction.
+_CREATE_ORGANIZATION: Final = (
+    insert(organizations)
+    .values(id=bindparam("id"), name=bindparam("name"), slug=bindparam("slug"))
+    .on_conflict_do_nothing(index_elements=[organizations.c.slug])
+    .returning(*ORGANIZATION_COLUMNS)
+)
+_ADD_MEMBER: Final = (
+    insert(memberships)
+    .values(
+        organization_id=bindparam("organization_id"), user_id=bindparam("user_id"), role=bindparam("role")
+    )
+    .on_conflict_do_nothing(index_elements=[memberships.c.organization_id, memberships.c.user_id])
+    .returning(memberships.c.user_id)
+)
+
+
 async def create_organization(session: AsyncSession, *, name: str, slug: str) -> AnyRow | None:
     """The new organisation, or ``None`` when the slug is taken (nothing written then)."""
-    statement = (
-        insert(organizations)
-        .values(id=uuid.uuid4(), name=name, slug=slug)
-        .on_conflict_do_nothing(index_elements=[organizations.c.slug])
-        .returning(*ORGANIZATION_COLUMNS)
-    )
-    return (await session.execute(statement)).one_or_none()
+    values = {"id": uuid.uuid4(), "name": name, "slug": slug}
+    return (await session.execute(_CREATE_ORGANIZATION, values)).one_or_none()
 
 
 async def add_member(
     session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, role: Role
 ) -> bool:
     """Make ``user_id`` a member; ``False`` (and no change) when they already are one."""
-    statement = (
-        insert(memberships)
-        .values(organization_id=organization_id, user_id=user_id, role=role.value)
-        .on_conflict_do_nothing(index_elements=[memberships.c.organization_id, memberships.c.user_id])
-        .returning(memberships.c.user_id)
-    )
-    return (await session.execute(statement)).one_or_none() is not None
+    values = {"organization_id": organization_id, "user_id": user_id, "role": role.value}
+    return (await session.execute(_ADD_MEMBER, values)).one_or_none() is not None
 
 
 # --- members ----------------------------------------------------------------------------------
