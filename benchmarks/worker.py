@@ -12,13 +12,24 @@ counts what it accepts, and the real commands:
 - ``live``: ``erp-api serve`` (pinned to CPU 0, wrk on CPU 1) answers
   ``/healthz/live`` alone, then while a worker drains 10,000 jobs on the same
   machine, then alone again (target: during >= 0.90x the mean of alone).
+  The worker runs as an operator would place background work beside the API
+  on one machine: on the API's other CPU (``taskset -c 1``, beside wrk) and
+  at the lower CPU priority ``erp-worker run`` gives itself (nice +10). What
+  it cannot move is its share of PostgreSQL's work (the backends serve any
+  CPU, at normal priority), nor the SMTP server in this process; the output
+  line says so. Neighbours' jobs on the shared machine fall on both phases.
 
-- ``outbox``: the transaction of ``POST …/invitations`` (the invitation,
-  the outbox row, the audit event, in ``session_scope``) against the same
-  without the outbox row, interleaved
-  rounds, median time per transaction (target: at most 1.15x). Without
-  HTTP, which costs both the same, this ratio is an upper bound of the
-  request's.
+- ``outbox``: the transaction of ``POST …/invitations`` as the route runs
+  it (``invitations.create_invitation``'s insert, with the outbox row riding
+  in it as a CTE, then ``audit.record_events``'s insert, in
+  ``session_scope``), statement for statement with erp-db's tables, against
+  the same insert without the CTE; 150 alternating rounds of 10, median time
+  per transaction (target: at most 1.15x). Why the transaction and not the
+  HTTP request: the rest of the request (the server, the token, the access
+  check, the answer) costs both variants the same, so adding it only moves
+  the ratio towards 1; the transaction's ratio is an upper bound of the
+  request's, the stricter of the two honest measures, and needs no API
+  built without its outbox.
 
 Exit status 1 on a non-2xx
 answer or a job left undone; a missed target prints MISSED and fails only
@@ -44,10 +55,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from erp_db import (
@@ -56,20 +67,27 @@ from erp_db import (
     Organization,
     OutboxJob,
     User,
+    canonical_email,
     create_engine,
     create_sessionmaker,
-    enqueue_job,
+    outbox_insert,
     session_scope,
 )
 from erp_testing.database import admin_url_from_env, temporary_database
 from load import run_wrk
-from servers import Server
+from servers import LOAD_CPU, SERVER_CPU, Server, pinned
 from side_by_side import APP_NAME, DEFAULT_REDIS_URL, JWT_SECRET_KEY, OUTPUT_DIR, PRODUCTION_SETTINGS
 
 MAILS_TARGET = 200.0
 OUTBOX_TARGET = 1.15
 LIVE_TARGET = 0.90
+# Short rounds, many of them, the variants alternating: a neighbour's load that comes and goes
+# over seconds then falls on both alike (6 rounds of 300 swung the ratio from 0.86 to 1.33).
+OUTBOX_ROUNDS, OUTBOX_PER_ROUND = 150, 10
 WORKER = Path(sys.executable).parent / "erp-worker"
+# Core tables, as the API's feature code writes them (an ORM insert costs more Python).
+INVITATIONS: Final[Table] = Invitation.__table__  # type: ignore[assignment]
+AUDIT_EVENTS: Final[Table] = AuditEvent.__table__  # type: ignore[assignment]
 
 
 class CountingHandler:
@@ -133,7 +151,10 @@ async def wait_completed(database_url: str, count: int, *, within_s: float) -> t
     return int(done or 0), span
 
 
-def start_worker(database_url: str, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    database_url: str, smtp_port: int, log: Path, *, cpu: int | None = None
+) -> subprocess.Popen[bytes]:
+    """``erp-worker run``, on ``cpu`` alone when given (``taskset``, as the API is pinned)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DATABASE_URL": database_url,
@@ -146,7 +167,8 @@ def start_worker(database_url: str, smtp_port: int, log: Path) -> subprocess.Pop
         "LOG_LEVEL": "WARNING",
         "ENVIRONMENT": "production",
     }
-    return subprocess.Popen([str(WORKER), "run"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    argv = [str(WORKER), "run"] if cpu is None else pinned([str(WORKER), "run"], cpu)
+    return subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -184,7 +206,8 @@ def live(
         run_wrk(server, "/healthz/live", connections=8, duration_s=2, timeout_s=5)  # warm-up
         before = run_wrk(server, "/healthz/live", connections=8, duration_s=duration_s, timeout_s=5)
         asyncio.run(seed(database_url, backlog))
-        worker = start_worker(database_url, smtp_port, log_dir / "worker-live.log")
+        # The operator's placement on one machine: the API has CPU 0, background work the other.
+        worker = start_worker(database_url, smtp_port, log_dir / "worker-live.log", cpu=LOAD_CPU)
         try:
             during = run_wrk(server, "/healthz/live", connections=8, duration_s=duration_s, timeout_s=5)
             done, _ = asyncio.run(wait_completed(database_url, backlog, within_s=600))
@@ -218,31 +241,40 @@ async def outbox_cost(database_url: str, *, rounds: int, per_round: int) -> dict
             user_id, org_id = user.id, org.id
 
         async def invitation(with_outbox: bool) -> None:
+            # The statements of invitations.create_invitation and audit.record_events, one for one.
             token = secrets.token_urlsafe(32)
+            invitation_id = uuid.uuid4()
+            statement = insert(INVITATIONS).values(
+                id=invitation_id, organization_id=org_id, email="i@example.org",
+                email_canonical=canonical_email("i@example.org"), role="member",
+                token_hash=hashlib.sha256(token.encode()).digest(), created_by=user_id,
+                expires_at=func.now() + timedelta(days=7),
+            )  # fmt: skip
+            if with_outbox:
+                mail_job = outbox_insert(
+                    job="invitation.mail",
+                    payload={"invitation_id": str(invitation_id), "email": "i@example.org", "token": token},
+                    idempotency_key=f"invitation.mail:{invitation_id}", request_id=None,
+                )  # fmt: skip
+                statement = statement.add_cte(mail_job.cte("mail_job"))
             async with session_scope(sessionmaker) as session:
                 row = (
                     await session.execute(
-                        insert(Invitation)
-                        .values(
-                            organization_id=org_id, email="i@example.org", role="member",
-                            token_hash=hashlib.sha256(token.encode()).digest(), created_by=user_id,
-                            expires_at=func.now() + timedelta(days=7),
+                        statement.returning(
+                            INVITATIONS.c.id,
+                            INVITATIONS.c.email,
+                            INVITATIONS.c.role,
+                            INVITATIONS.c.expires_at,
                         )
-                        .returning(Invitation.id, Invitation.email, Invitation.role)
                     )
-                ).one()  # fmt: skip
-                if with_outbox:
-                    payload = {"invitation_id": str(row.id), "email": row.email, "token": token}
-                    await enqueue_job(
-                        session, job="invitation.mail", payload=payload,
-                        idempotency_key=f"invitation.mail:{row.id}", request_id=None,
-                    )  # fmt: skip
+                ).one()
                 await session.execute(
-                    insert(AuditEvent).values(
-                        actor_user_id=user_id, organization_id=org_id, action="invitation.created",
-                        target_type="invitation", target_id=row.id,
-                        changes={"email": [None, row.email], "role": [None, row.role]},
-                    )
+                    insert(AUDIT_EVENTS),
+                    [{
+                        "id": uuid.uuid4(), "actor_user_id": user_id, "organization_id": org_id,
+                        "action": "invitation.created", "target_type": "invitation", "target_id": row.id,
+                        "changes": {"email": [None, row.email], "role": [None, row.role]}, "request_id": None,
+                    }],
                 )  # fmt: skip
 
         timings: dict[bool, list[float]] = {True: [], False: []}
@@ -291,7 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"erp-worker: {report['mails']['mails_per_s']:.0f} mails/s over {report['mails']['jobs']} jobs")
     print(
         f"/healthz/live: {report['live']['alone_rps']:.0f} req/s alone, {report['live']['during_rps']:.0f} "
-        f"while draining {args.backlog} jobs: ratio {report['live']['ratio']:.2f}"
+        f"while draining {args.backlog} jobs: ratio {report['live']['ratio']:.2f} "
+        f"(API on CPU {SERVER_CPU}; worker on CPU {LOAD_CPU} beside wrk, at its own lowered priority)"
     )
     for name, ok in met.items():
         print(f"  {'met   ' if ok else 'MISSED'} {name}")
@@ -303,7 +336,7 @@ async def _run(args: argparse.Namespace, smtp_port: int) -> dict[str, Any]:
     log_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
     async with temporary_database(admin_url_from_env()) as url:
-        report["outbox"] = await outbox_cost(url, rounds=6, per_round=300)
+        report["outbox"] = await outbox_cost(url, rounds=OUTBOX_ROUNDS, per_round=OUTBOX_PER_ROUND)
     async with temporary_database(admin_url_from_env()) as url:
         report["mails"] = await asyncio.to_thread(mails, url, smtp_port, args.mails, log_dir)
     async with temporary_database(admin_url_from_env()) as url:

@@ -1,13 +1,13 @@
-"""erp_db.enqueue_job: the outbox row goes with the caller's transaction, once per key."""
+"""erp_db.enqueue_job and outbox_insert: the outbox row goes with the caller's transaction, once per key."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from erp_db import OutboxJob, enqueue_job
+from erp_db import OutboxJob, enqueue_job, outbox_insert
 
 
 async def test_a_job_is_recorded_in_the_callers_transaction(erp_db_session: AsyncSession) -> None:
@@ -45,6 +45,21 @@ async def test_a_rolled_back_transaction_leaves_no_job(erp_db_engine: AsyncEngin
             select(func.count()).select_from(OutboxJob).where(OutboxJob.idempotency_key == key)
         )
     assert count == 0
+
+
+async def test_an_outbox_insert_rides_as_a_cte_of_a_statement_that_never_reads_it(
+    erp_db_session: AsyncSession,
+) -> None:
+    key = f"test:{uuid.uuid4()}"
+    job = outbox_insert(job="example", payload={"n": 2}, idempotency_key=key, request_id="req-2")
+    statement = select(literal(1)).add_cte(job.cte("outbox_job"))
+    first = await erp_db_session.scalar(statement)
+    second = await erp_db_session.scalar(statement)
+    rows = (
+        await erp_db_session.execute(select(OutboxJob.payload).where(OutboxJob.idempotency_key == key))
+    ).all()
+    assert (first, second) == (1, 1)
+    assert [row.payload for row in rows] == [{"n": 2}]
 
 
 def test_repr_never_shows_the_payload() -> None:

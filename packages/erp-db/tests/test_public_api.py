@@ -39,6 +39,7 @@ EXPORTED = [
     "downgrade",
     "engine_from_settings",
     "enqueue_job",
+    "outbox_insert",
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",

@@ -31,7 +31,7 @@ from erp_db.models import (
     User,
 )
 from erp_db.models.customers import VAT_NUMBER_PATTERN, Customer
-from erp_db.outbox import enqueue_job
+from erp_db.outbox import enqueue_job, outbox_insert
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import (
     alembic_config,
@@ -77,6 +77,7 @@ __all__ = [
     "downgrade",
     "engine_from_settings",
     "enqueue_job",
+    "outbox_insert",
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",

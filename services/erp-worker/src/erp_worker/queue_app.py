@@ -10,13 +10,23 @@ default schema only); every connection of the engine sets that schema as its
 
 The engine speaks psycopg 3, not asyncpg: :func:`libpq_conninfo` turns the
 ``DATABASE_URL`` the settings normalised for asyncpg back into a libpq URL.
+
+procrastinate asks its pool to check every connection it hands out, a round
+trip before each of its statements (two per job: the fetch and the finish).
+Its pool here checks only a connection not handed out for
+``PING_AFTER_IDLE_S``, as erp-db's engine does: idleness is when a server
+restart or a dropped connection goes unnoticed, and a connection that dies
+in use fails its statement, which the worker's restart loop already covers.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import time
+import weakref
+from typing import Any, Final
 
 import psycopg
+import psycopg_pool
 from procrastinate import App, PsycopgConnector
 from procrastinate.schema import SchemaManager
 from sqlalchemy import make_url
@@ -28,6 +38,8 @@ QUEUE_SCHEMA: Final = "procrastinate"
 # pg_advisory_xact_lock key of the schema set-up: replicas starting together install it once.
 SCHEMA_LOCK_KEY: Final = 0x6572705F776B72  # "erp_wkr"
 _SEARCH_PATH: Final = f"-c search_path={QUEUE_SCHEMA}"
+# erp-db's default for its own engine (ping_after_idle_s).
+PING_AFTER_IDLE_S: Final = 2.0
 
 
 def libpq_conninfo(database_url: str) -> str:
@@ -45,8 +57,28 @@ def create_queue_app(conninfo: str, *, application_name: str, max_connections: i
         kwargs={"options": _SEARCH_PATH, "application_name": application_name},
         min_size=1,
         max_size=max_connections,
+        pool_factory=_pool_checking_idle_connections,
     )
     return App(connector=connector)
+
+
+def _pool_checking_idle_connections(**kwargs: Any) -> psycopg_pool.AsyncConnectionPool:
+    """procrastinate's pool, with its every-checkout ``check`` replaced by :func:`_check_if_idle`."""
+    kwargs["check"] = _check_if_idle
+    return psycopg_pool.AsyncConnectionPool(**kwargs)
+
+
+# When each connection was last handed out: it has been back in the pool for less than that.
+_handed_out_at: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+
+async def _check_if_idle(connection: psycopg.AsyncConnection[Any]) -> None:
+    """psycopg_pool's check (an empty query; raising discards the connection), after idleness only."""
+    now = time.monotonic()
+    handed_out_at = _handed_out_at.get(connection)
+    if handed_out_at is None or now - handed_out_at >= PING_AFTER_IDLE_S:
+        await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+    _handed_out_at[connection] = now
 
 
 async def ensure_queue_schema(conninfo: str) -> bool:
