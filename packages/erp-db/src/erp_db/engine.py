@@ -17,6 +17,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from erp_db.database_url import to_asyncpg_url
+from erp_db.fair_pool import FairAsyncQueuePool
 from erp_db.settings import DatabaseSettings
 
 # An engine-wide execution option that tells the probes they run through PgBouncer.
@@ -70,7 +71,8 @@ def create_engine(
 
     ``url`` may use any scheme :func:`~erp_db.database_url.to_asyncpg_url`
     accepts. The process never holds more than ``pool_size + max_overflow``
-    connections; a checkout waits at most ``pool_timeout`` seconds for one.
+    connections; a checkout waits at most ``pool_timeout`` seconds for one,
+    and waiting checkouts are served in arrival order (:mod:`erp_db.fair_pool`).
     A pooled connection that sat idle for ``ping_after_idle_s`` or longer is
     pinged before it is handed out, and replaced when the ping fails
     (:func:`ping_idle_connections`); one in steady use is not: a ping is
@@ -95,6 +97,8 @@ def create_engine(
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         pool_pre_ping=pool_pre_ping,
+        # Waiting checkouts are served in arrival order (erp_db.fair_pool).
+        poolclass=FairAsyncQueuePool,
         echo=echo,
         # SQL logging (DEBUG_MODE) shows statements, never their values: those
         # include password hashes and token hashes (docs/contract.md §9). The
