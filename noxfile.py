@@ -33,9 +33,8 @@ PACKAGES = {
 TEST_SUPPORT_PACKAGES = ("erp-testing", "erp-api-testing")
 RUNTIME_PACKAGES = tuple(name for name in PACKAGES if name not in TEST_SUPPORT_PACKAGES)
 # The test-support groups a package's tests import, installed beside its own group and `test`;
-# a package not named here (erp-core, erp-cache) is tested without any.
+# a package not named here (erp-core, erp-db, erp-cache) is tested without any.
 TEST_SUPPORT = {
-    "erp-db": ("erp-testing",),
     "erp-api": ("erp-api-testing",),
     "erp-worker": ("erp-testing",),
 }
@@ -409,7 +408,7 @@ def instructions(session: nox.Session) -> None:
 def _bench_environment(session: nox.Session, tool: str, install_hint: str) -> None:
     """Stop unless ``tool`` is on the path; then install the services, their test support and the test group.
 
-    The benches take their throwaway database from erp_testing.database and
+    The benches take their throwaway database from erp_db.testing and
     start servers with erp_api_testing.ServiceProcess.
     """
     if shutil.which(tool) is None:

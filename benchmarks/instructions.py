@@ -40,7 +40,7 @@ from typing import Any
 
 import asyncpg
 
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 from identity import seed_users
 from side_by_side import (
     APP_NAME,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from erp_core.testing import free_port
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 from load import LoadResult, run_wrk
 from servers import LOAD_CPU, SERVER_CPU, Server, pinned
 from side_by_side import (

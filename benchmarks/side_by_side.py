@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from erp_api.features.identity.tokens import issue_access_token
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 from load import LoadResult
 from servers import Server
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 from instructions import seed_customers
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import CLOCK_TICKS_PER_S, Server

@@ -73,7 +73,7 @@ from erp_db import (
     outbox_insert,
     session_scope,
 )
-from erp_testing.database import admin_url_from_env, temporary_database
+from erp_db.testing import admin_url_from_env, temporary_database
 from load import run_wrk
 from servers import LOAD_CPU, SERVER_CPU, Server, pinned
 from side_by_side import APP_NAME, DEFAULT_REDIS_URL, JWT_SECRET_KEY, OUTPUT_DIR, PRODUCTION_SETTINGS

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from erp_api_testing import ServiceProcess
 from erp_core.testing import free_port
-from erp_testing.database import admin_url_from_env, temporary_database
+from erp_db.testing import admin_url_from_env, temporary_database
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

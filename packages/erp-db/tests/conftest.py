@@ -1,4 +1,4 @@
-"""Fixtures for erp-db's own tests: the public ones of erp_testing.database, plus scratch databases.
+"""Fixtures for erp-db's own tests: the public ones of erp_db.testing, plus scratch databases.
 
 The public fixtures are imported, not enabled with ``pytest_plugins``:
 pytest accepts ``pytest_plugins`` only in a top-level conftest, and this one
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from erp_db.migration_lock import MIGRATION_LOCK_KEY
-from erp_testing.database import (  # noqa: F401 (fixtures are found by name)
+from erp_db.testing import (  # noqa: F401 (fixtures are found by name)
     admin_url_from_env,
     erp_db_engine,
     erp_db_session,

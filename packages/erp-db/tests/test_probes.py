@@ -16,7 +16,7 @@ from erp_core.testing import unresponsive_server
 from erp_db.engine import create_engine
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import script_directory, shipped_head, upgrade
-from erp_testing.database import upgrade_as_newer_release
+from erp_db.testing import upgrade_as_newer_release
 
 # How far past its timeout a probe may answer: scheduling, not waiting.
 SLACK_S = 0.2

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from erp_db.revision_ledger import LEDGER_TABLE, applied_revisions, descendants_of, include_object
 from erp_db.schema_migrations import alembic_config, downgrade, script_directory, shipped_head, upgrade
-from erp_testing.database import NEWER_RELEASE_REVISION, upgrade_as_newer_release
+from erp_db.testing import NEWER_RELEASE_REVISION, upgrade_as_newer_release
 
 
 def shipped_parents() -> dict[str, list[str]]:

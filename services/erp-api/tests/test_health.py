@@ -9,7 +9,7 @@ from erp_api import create_app
 from erp_api_testing import MakeSettings, serve_in_process
 from erp_core.testing import free_port, unresponsive_server
 from erp_db import shipped_head, upgrade
-from erp_testing.database import admin_url_from_env, temporary_database, upgrade_as_newer_release
+from erp_db.testing import admin_url_from_env, temporary_database, upgrade_as_newer_release
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ Each is built here by its own PEP 517 backend (poetry-core, as ``poetry
 build`` and the image do) and opened: no module imports pytest, nothing
 registers a ``pytest11`` entry point, and no module starts a PostgreSQL or
 Redis server of its own. That test support (the feature-test harness, the
-throwaway databases, the private servers) lives in the test-only
-distributions erp-testing and erp-api-testing.
+private servers) lives in the test-only distributions erp-testing and
+erp-api-testing. One exception, which docs/contract.md §1 names: the
+throwaway databases of ``erp_db.testing``, for other packages' tests,
+import pytest behind erp-db's ``testing`` extra, and nothing imports them
+unless a test does.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ RUNTIME = {
 IMPORTS_PYTEST = re.compile(r"^\s*(?:import|from)\s+(?:pytest|_pytest|pytest_asyncio)\b", re.MULTILINE)
 # The binaries only a private server runs (erp_testing.servers): the service connects, never starts one.
 STARTS_A_SERVER = re.compile(r"\binitdb\b|\bredis-server\b")
+# docs/contract.md §1: test helpers other packages may use, importing pytest behind an extra.
+BEHIND_AN_EXTRA = {"erp_db/testing.py": "testing"}
 BUILD = "import sys; from poetry.core.masonry.api import build_wheel; print(build_wheel(sys.argv[1]))"
 
 
@@ -58,9 +63,25 @@ def test_no_module_imports_pytest(wheel: zipfile.ZipFile) -> None:
     importing = [
         name
         for name in wheel.namelist()
-        if name.endswith(".py") and IMPORTS_PYTEST.search(wheel.read(name).decode())
+        if name.endswith(".py")
+        and name not in BEHIND_AN_EXTRA
+        and IMPORTS_PYTEST.search(wheel.read(name).decode())
     ]
     assert importing == [], f"{wheel.filename}: test code in a runtime wheel"
+
+
+def test_a_helper_importing_pytest_declares_it_in_its_extra(wheel: zipfile.ZipFile) -> None:
+    metadata = next(name for name in wheel.namelist() if name.endswith(".dist-info/METADATA"))
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in wheel.read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    for module, extra in BEHIND_AN_EXTRA.items():
+        if module in wheel.namelist():
+            behind = [r for r in requires if f'extra == "{extra}"' in r]
+            assert any(r.startswith("pytest ") or r.startswith("pytest(") for r in behind), requires
+            assert any(r.startswith("pytest-asyncio") for r in behind), requires
 
 
 def test_no_pytest_plugin_is_registered(wheel: zipfile.ZipFile) -> None:

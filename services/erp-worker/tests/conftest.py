@@ -1,4 +1,4 @@
-"""Fixtures of erp-worker's tests: the migrated database of erp_testing.database, an SMTP server, a worker.
+"""Fixtures of erp-worker's tests: the migrated database of erp_db.testing, an SMTP server, a worker.
 
 Everything is real: PostgreSQL (a throwaway database per test session), the
 queue engine's schema in it, and an aiosmtpd server in this process that
@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from erp_db import DatabaseSettings, OutboxJob, create_sessionmaker, enqueue_job
-from erp_testing.database import erp_db_engine, erp_db_url  # noqa: F401 (fixtures are found by name)
+from erp_db.testing import erp_db_engine, erp_db_url  # noqa: F401 (fixtures are found by name)
 from erp_worker import (
     INVITATION_MAIL_JOB,
     Timing,

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from erp_db import create_engine, create_sessionmaker
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 from erp_testing.servers import PostgresServer
 from erp_worker import WorkerMetrics, ensure_queue_schema, libpq_conninfo, run_worker
 

@@ -1,9 +1,8 @@
 """erp-db: the async database layer of the ERP, its migrations and the ``erp-db`` command.
 
 Importing this package reads no environment and opens no connection; build
-:class:`DatabaseSettings` and the engine explicitly. Throwaway databases and
-their pytest fixtures live in :mod:`erp_testing.database` (the erp-testing
-distribution), outside this wheel.
+:class:`DatabaseSettings` and the engine explicitly. Test helpers live in
+:mod:`erp_db.testing` (the ``testing`` extra), which is not imported here.
 """
 
 from erp_db.base import NAMING_CONVENTION, Base

@@ -17,7 +17,7 @@ these) and nothing runs at import. What a test or a tool needs:
 
 Also at hand: :func:`erp_core.testing.free_port` and
 :func:`~erp_core.testing.unresponsive_server` (a hung dependency), and
-:func:`erp_testing.database.temporary_database` (a throwaway migrated database).
+:func:`erp_db.testing.temporary_database` (a throwaway migrated database).
 """
 
 from erp_api_testing.connections import ConnectionCounter, ConnectionSampler, count_connections

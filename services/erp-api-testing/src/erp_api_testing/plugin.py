@@ -3,7 +3,7 @@
 Installing ``erp-api-testing`` is all a feature team's tests need: these
 fixtures are found by name, and a ``conftest.py`` imports nothing of ours.
 
-- ``erp_db_url``, ``erp_db_engine``, ``erp_db_session``: erp_testing.database's, on
+- ``erp_db_url``, ``erp_db_engine``, ``erp_db_session``: erp_db.testing's, on
   one database migrated to head per test session (``TEST_DATABASE_URL``);
 - ``redis_url``: ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``);
 - ``make_settings(**variables)``: :class:`~erp_api.ApiSettings` from exactly
@@ -69,9 +69,9 @@ from erp_core.testing import settings_from_env
 from erp_db import User
 from erp_testing.servers import PostgresServer, RedisServer
 
-# erp_testing.database's fixtures, registered with this plugin. Registering it lets pytest
+# erp_db.testing's fixtures, registered with this plugin. Registering it lets pytest
 # import it (and rewrite its asserts): this module only names it, never imports it.
-pytest_plugins = ["erp_testing.database"]
+pytest_plugins = ["erp_db.testing"]
 
 PRIVATE_SERVERS_VARIABLE = "TEST_PRIVATE_SERVERS"
 TEST_REDIS_URL_VARIABLE = "TEST_REDIS_URL"
@@ -88,7 +88,7 @@ _STARTED = pytest.StashKey[list[str]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start private PostgreSQL and Redis servers for the run where ``TEST_PRIVATE_SERVERS`` asks."""
-    from erp_testing.database import DEFAULT_TEST_DATABASE_URL, admin_url_from_env  # registered by now
+    from erp_db.testing import DEFAULT_TEST_DATABASE_URL, admin_url_from_env  # registered by now
 
     mode = os.environ.get(PRIVATE_SERVERS_VARIABLE) or "auto"
     if mode not in {"auto", "always", "never"}:

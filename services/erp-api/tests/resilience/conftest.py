@@ -26,7 +26,7 @@ import pytest_asyncio
 from sqlalchemy import make_url
 
 from erp_api_testing import PostgresServer, RedisServer, ServiceProcess
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 
 HEALTH_CHECK_TIMEOUT_S = 1.0
 

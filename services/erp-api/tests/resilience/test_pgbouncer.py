@@ -31,7 +31,7 @@ from erp_api_testing import ConnectionSampler, PgBouncerServer, PostgresServer
 from erp_api_testing.identity import bearer_headers, insert_user
 from erp_core.testing import settings_from_env
 from erp_db import create_engine, current_revisions, shipped_head, upgrade
-from erp_testing.database import temporary_database
+from erp_db.testing import temporary_database
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 

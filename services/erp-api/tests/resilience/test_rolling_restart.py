@@ -66,7 +66,7 @@ from erp_api_testing.identity import bearer_headers, insert_user
 from erp_api_testing.organizations import Caller, OrganizationsApi
 from erp_core.testing import settings_from_env
 from erp_db import create_engine
-from erp_testing.database import temporary_database, upgrade_as_newer_release
+from erp_db.testing import temporary_database, upgrade_as_newer_release
 
 from .mail_catcher import MailCatcher, smtp_server
 from .worker_process import WorkerProcess

@@ -1,11 +1,11 @@
-"""Throwaway databases and pytest fixtures for code built on erp-db.
+"""Test support for code built on erp-db: throwaway databases and pytest fixtures.
 
-It imports pytest and pytest-asyncio, which erp-db itself never needs: hence
-here, in erp-testing, and not in the erp-db wheel that the image installs. The plain
+Install with the ``testing`` extra (``erp-db[testing]``): this module imports
+pytest and pytest-asyncio, which the library itself never needs. The plain
 helpers (:func:`temporary_database` and friends) suit any test runner; the
 fixtures are enabled by a top-level ``conftest.py``::
 
-    pytest_plugins = ["erp_testing.database"]
+    pytest_plugins = ["erp_db.testing"]
 
 ``erp_db_url`` creates one database per test session on the server named by
 ``TEST_DATABASE_URL`` (default :data:`DEFAULT_TEST_DATABASE_URL`), migrates it
@@ -155,7 +155,7 @@ async def erp_db_url() -> AsyncIterator[str]:
     except (OSError, SQLAlchemyError) as exc:
         where = server_address(to_asyncpg_url(admin_url))
         pytest.fail(
-            f"erp_testing.database: PostgreSQL at {where} ({TEST_DATABASE_URL_VARIABLE}) is unusable: "
+            f"erp_db.testing: PostgreSQL at {where} ({TEST_DATABASE_URL_VARIABLE}) is unusable: "
             f"{describe_error(exc)}",
             pytrace=False,
         )

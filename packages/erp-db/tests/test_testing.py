@@ -1,10 +1,8 @@
-"""erp_testing.database: throwaway databases, and fixtures that leave nothing behind."""
+"""erp_db.testing: throwaway databases, and fixtures that leave nothing behind."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,7 +12,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_db.schema_migrations import current_revisions, shipped_head
-from erp_testing.database import (
+from erp_db.testing import (
     DEFAULT_TEST_DATABASE_URL,
     admin_url_from_env,
     create_database,
@@ -73,20 +71,7 @@ async def test_session_commits_stay_invisible_to_other_connections(
     assert await other.scalar(text("SELECT to_regclass('fixture_probe')")) is None
 
 
-def _pytest(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """pytest over ``project`` in a process of its own, with ``env`` and the path alone."""
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project)],
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-CONFTEST = 'pytest_plugins = ["erp_testing.database"]\n'
+CONFTEST = 'pytest_plugins = ["erp_db.testing"]\n'
 
 PYPROJECT = """\
 [tool.pytest.ini_options]
@@ -118,25 +103,31 @@ async def test_b_sees_nothing_of_a(erp_db_session, erp_db_url):
 
 
 async def test_the_fixtures_work_for_another_project_through_pytest_plugins(
-    tmp_path: Path, admin_url: str
+    tmp_path: Path, commands, admin_url: str
 ) -> None:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
     (tmp_path / "test_with_database.py").write_text(textwrap.dedent(TESTS))
 
-    result = await asyncio.to_thread(_pytest, tmp_path, {"TEST_DATABASE_URL": admin_url})
+    result = await asyncio.to_thread(
+        commands.run,
+        *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)),
+        env={"TEST_DATABASE_URL": admin_url},
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
 
-async def test_an_unreachable_server_fails_the_tests_loudly(tmp_path: Path) -> None:
+async def test_an_unreachable_server_fails_the_tests_loudly(tmp_path: Path, commands) -> None:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
     (tmp_path / "test_with_database.py").write_text("def test_needs_db(erp_db_url):\n    pass\n")
     env = {"TEST_DATABASE_URL": "postgresql://ci:Unr3achable@127.0.0.1:1/postgres"}
 
-    result = await asyncio.to_thread(_pytest, tmp_path, env)
+    result = await asyncio.to_thread(
+        commands.run, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), env=env
+    )
 
     assert result.returncode == 1, result.stdout
     assert "1 error" in result.stdout
