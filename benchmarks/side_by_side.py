@@ -106,6 +106,17 @@ def wrk_settings(args: argparse.Namespace) -> str:
     return f"-t1 -c{args.connections} -d{args.duration:g}s --timeout {args.timeout:g}s"
 
 
+def server_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """What every server of the benches sees: the database, Redis, the app name, the JWT key."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": database_url,
+        "APP_CACHE_REDIS_URL": redis_url,
+        "APP_NAME": APP_NAME,
+        "JWT_SECRET_KEY": JWT_SECRET_KEY,
+    }
+
+
 @dataclasses.dataclass
 class Pair:
     """The running ``service`` and ``baseline``; ``exit_statuses`` is filled once they are stopped."""
@@ -129,13 +140,7 @@ def service_and_baseline(
     runs uvicorn's settings without its access log. ``service_env`` adds to
     (or overrides) the service's environment. Both are stopped on leaving.
     """
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DATABASE_URL": database_url,
-        "APP_CACHE_REDIS_URL": redis_url,
-        "APP_NAME": APP_NAME,
-        "JWT_SECRET_KEY": JWT_SECRET_KEY,
-    }
+    env = server_env(database_url, redis_url)
     production = {**env, **PRODUCTION_SETTINGS, **(service_env or {})}
     baseline_argv = [
         sys.executable, "-m", "uvicorn", f"{baseline_module}:app", "--app-dir", str(BENCH_DIR),

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import sys
 import tempfile
 import urllib.parse
@@ -57,8 +56,6 @@ from instructions import seed_customers
 from load import REPORT_SCRIPT, LoadResult, run_wrk
 from servers import CLOCK_TICKS_PER_S, Server
 from side_by_side import (
-    APP_NAME,
-    JWT_SECRET_KEY,
     PRODUCTION_SETTINGS,
     Run,
     Table,
@@ -68,6 +65,7 @@ from side_by_side import (
     finish,
     measure,
     ratio,
+    server_env,
     server_urls,
     wrk_missing,
 )
@@ -183,14 +181,7 @@ async def _serve_and_measure(
     admin_url, redis_url = server_urls()
     async with temporary_database(admin_url) as database_url:
         seeded = await seed_customers(database_url, customers=LIST_ROWS)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "DATABASE_URL": database_url,
-            "APP_CACHE_REDIS_URL": redis_url,
-            "APP_NAME": APP_NAME,
-            "JWT_SECRET_KEY": JWT_SECRET_KEY,
-            **PRODUCTION_SETTINGS,
-        }
+        env = {**server_env(database_url, redis_url), **PRODUCTION_SETTINGS}
         service = Server("service", env, scratch)
         service.start()
         try:

@@ -76,7 +76,7 @@ from erp_db import (
 from erp_db.testing import admin_url_from_env, temporary_database
 from load import run_wrk
 from servers import LOAD_CPU, SERVER_CPU, Server, pinned
-from side_by_side import APP_NAME, DEFAULT_REDIS_URL, JWT_SECRET_KEY, OUTPUT_DIR, PRODUCTION_SETTINGS
+from side_by_side import DEFAULT_REDIS_URL, OUTPUT_DIR, PRODUCTION_SETTINGS, server_env
 
 MAILS_TARGET = 200.0
 OUTBOX_TARGET = 1.15
@@ -191,14 +191,8 @@ def mails(database_url: str, smtp_port: int, count: int, log_dir: Path) -> dict[
 def live(
     database_url: str, smtp_port: int, backlog: int, duration_s: float, log_dir: Path
 ) -> dict[str, float]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DATABASE_URL": database_url,
-        "APP_CACHE_REDIS_URL": os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL),
-        "APP_NAME": APP_NAME,
-        "JWT_SECRET_KEY": JWT_SECRET_KEY,
-        **PRODUCTION_SETTINGS,
-    }
+    redis_url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    env = {**server_env(database_url, redis_url), **PRODUCTION_SETTINGS}
     server = Server("service", env, log_dir)
     server.start()
     try:
