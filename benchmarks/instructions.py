@@ -95,11 +95,12 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: `apt-get install valgrind` (Debian, Ubuntu)")
         return 2
-    routes = set(args.only.split(",")) if args.only else {service.split("-")[0] for service, _ in PAIRS}
-    unknown = routes - {service.split("-")[0] for service, _ in PAIRS}
+    by_route = {service.removesuffix("-service"): (service, floor) for service, floor in PAIRS}
+    routes = args.only.split(",") if args.only else list(by_route)
+    unknown = set(routes) - set(by_route)
     if unknown:
         parser.error(f"--only: no route {', '.join(sorted(unknown))}")
-    pairs = tuple(pair for pair in PAIRS if pair[0].split("-")[0] in routes)
+    pairs = tuple(pair for route, pair in by_route.items() if route in routes)
     return asyncio.run(_measure(args.requests, pairs))
 
 

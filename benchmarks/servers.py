@@ -30,6 +30,13 @@ def pinned(argv: Sequence[str], cpu: int) -> list[str]:
     return list(argv)
 
 
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+
+
 class Server(ServiceProcess):
     """A server on ``SERVER_CPU``: ``erp-api serve``, or ``command`` (a uvicorn baseline)."""
 
@@ -40,9 +47,7 @@ class Server(ServiceProcess):
 
     def cpu_s(self) -> float:
         """User plus system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # After the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+        return process_cpu_s(self.pid)
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -54,7 +54,7 @@ import httpx
 from erp_db.testing import temporary_database
 from instructions import seed_customers
 from load import REPORT_SCRIPT, LoadResult, run_wrk
-from servers import CLOCK_TICKS_PER_S, Server
+from servers import Server, process_cpu_s
 from side_by_side import (
     PRODUCTION_SETTINGS,
     Run,
@@ -104,10 +104,7 @@ class Peer:
 
     def cpu_s(self) -> float:
         """User plus system CPU time so far (0 without a process id: the column then reads 0)."""
-        if self.pid is None:
-            return 0.0
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+        return 0.0 if self.pid is None else process_cpu_s(self.pid)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,14 +32,13 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy import make_url
 
 from erp_core import describe_error
+from erp_db.engine import PING_AFTER_IDLE_S
 from erp_worker.errors import QueueUnavailable
 
 QUEUE_SCHEMA: Final = "procrastinate"
 # pg_advisory_xact_lock key of the schema set-up: replicas starting together install it once.
 SCHEMA_LOCK_KEY: Final = 0x6572705F776B72  # "erp_wkr"
 _SEARCH_PATH: Final = f"-c search_path={QUEUE_SCHEMA}"
-# erp-db's default for its own engine (ping_after_idle_s).
-PING_AFTER_IDLE_S: Final = 2.0
 
 
 def libpq_conninfo(database_url: str) -> str:
