@@ -85,19 +85,28 @@ class HandOffQueue(sa_queue.QueueCommon[_T]):
         return result
 
     async def _wait(self, timeout: float | None) -> _T:
-        waiter: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_T] = loop.create_future()
         self._waiters.append(waiter)
+        # A timer, not asyncio.wait: that builds a set, a second future and
+        # their callbacks on every wait, a few per cent of a request's CPU
+        # while the pool is exhausted.
+        expiry = None if timeout is None else loop.call_later(timeout, _expire, waiter)
         try:
-            await asyncio.wait({waiter}, timeout=timeout)  # never cancels the waiter itself
+            return await waiter
         except BaseException:  # cancelled while waiting: a connection handed over meanwhile moves on
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.put_nowait(waiter.result())
-            waiter.cancel()
             raise
-        if waiter.done():
-            return waiter.result()
-        waiter.cancel()  # timed out: put_nowait skips it from now on
-        raise sa_queue.Empty()
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    """A wait's timeout: ``Empty`` for a waiter still waiting; put_nowait skips it from now on."""
+    if not waiter.done():
+        waiter.set_exception(sa_queue.Empty())
 
 
 class FairAsyncQueuePool(AsyncAdaptedQueuePool):
