@@ -12,7 +12,7 @@ from typing import Annotated, Final
 from fastapi import Body, Depends, Header, Query, Request, Response, status
 from sqlalchemy import Table, func, literal, select
 
-from erp_api.answers import answer
+from erp_api.answers import answer, path_for
 from erp_api.audit import Event, created, record_events
 from erp_api.dependencies import SessionDep
 from erp_api.pagination import Page, PageRequest, page_request
@@ -76,8 +76,8 @@ async def create_customer(
             "customer.created", access.user_id, "customer", row.id, access.organization_id, created(values)
         ),
     )
-    location = request.app.url_path_for(
-        "read_customer", organization_id=str(access.organization_id), customer_id=str(row.id)
+    location = path_for(
+        request, "read_customer", organization_id=str(access.organization_id), customer_id=str(row.id)
     )
     headers = {"Location": location, "ETag": etag(row.version)}
     return answer(

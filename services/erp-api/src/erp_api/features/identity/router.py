@@ -9,13 +9,13 @@ revokes its family. ``/users/me`` reads and changes one's own profile;
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Request, Response, status
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.answers import answer
+from erp_api.answers import answer, path_for
 from erp_api.dependencies import RedisDep, SessionDep, SettingsDep
 from erp_api.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from erp_api.features.identity import passwords, refresh_tokens, users
@@ -52,7 +52,7 @@ BAD_REFRESH_TOKEN = "The refresh token is invalid, expired or already used"  # n
 
 @router.post("/auth/token", tags=["auth"])
 async def issue_tokens(
-    form: Annotated[PasswordForm, Depends()], session: SessionDep, redis: RedisDep, settings: SettingsDep
+    form: PasswordForm, session: SessionDep, redis: RedisDep, settings: SettingsDep
 ) -> TokenPair:
     """Log in with email and password: an access token and a refresh token."""
     email = form.username
@@ -193,7 +193,7 @@ async def create_user(
             "is_superuser": (None, user.is_superuser),
         },
     )
-    response.headers["Location"] = request.app.url_path_for("read_user", user_id=str(user.id))
+    response.headers["Location"] = path_for(request, "read_user", user_id=str(user.id))
     return UserOut.model_validate(user)
 
 

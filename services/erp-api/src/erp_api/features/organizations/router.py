@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import Body, Depends, Header, Query, Request, Response, status
 
-from erp_api.answers import answer
+from erp_api.answers import answer, path_for
 from erp_api.audit import Event, created, record_events
 from erp_api.dependencies import SessionDep
 from erp_api.errors import Conflict, Forbidden, NotFound
@@ -68,8 +68,7 @@ async def create_organization(
         Event("organization.created", user.id, "organization", row.id, row.id, created(body.model_dump())),
         Event("membership.created", user.id, "membership", user.id, row.id, created({"role": Role.OWNER})),
     )
-    # A path, not a URL built from the request's Host header, which the client controls.
-    location = request.app.url_path_for("read_organization", organization_id=str(row.id))
+    location = path_for(request, "read_organization", organization_id=str(row.id))
     headers = {"Location": location, "ETag": etag(row.version)}
     return answer(
         queries.organization_out(row, Role.OWNER), status_code=status.HTTP_201_CREATED, headers=headers
