@@ -1,12 +1,16 @@
 """get_db_session commits before the response is sent and rolls back on any error, however declared."""
 
 import asyncio
+import inspect
 import uuid
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -220,3 +224,27 @@ async def test_through_pgbouncer_reads_keep_their_transaction(make_settings: Mak
         read = await client.get("/api/v1/transaction-state")
 
     assert read.json() == {"in_transaction": True}
+
+
+def _sync_calls(dependant: Dependant) -> Iterator[str]:
+    """The names of the plain ``def`` callables in ``dependant``'s tree, which FastAPI runs in a thread."""
+    call = dependant.call
+    # A class is called (its __init__, in a thread); an instance through its type's __call__.
+    target = call if inspect.isroutine(call) or inspect.isclass(call) else type(call).__call__
+    if call is not None and not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)):
+        yield getattr(call, "__qualname__", type(call).__qualname__)
+    for sub in dependant.dependencies:
+        yield from _sync_calls(sub)
+
+
+def test_no_route_hands_a_dependency_or_endpoint_to_a_worker_thread(make_settings: MakeSettings):
+    app = create_app(make_settings())
+    checked, threaded = 0, set()
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            checked += 1
+            threaded.update(
+                f"{context.path}: {name}" for name in _sync_calls(context.original_route.dependant)
+            )
+    assert checked > 20
+    assert threaded == set()

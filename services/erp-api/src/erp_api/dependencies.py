@@ -56,12 +56,15 @@ async def get_db_session(request: Request) -> AsyncSession:
     return await unit_of_work_stack(request).enter_async_context(session_scope(factory))
 
 
-def get_redis(request: Request) -> Redis:
+# The dependencies here are `async def` though they never await: FastAPI runs
+# a plain `def` dependency in a worker thread, a thread hand-off per request
+# (tests/test_dependencies.py keeps every route's dependencies async).
+async def get_redis(request: Request) -> Redis:
     """The application's Redis client (one pool per process, opened by the lifespan)."""
     return app_state(request)["redis"]
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     return app_state(request)["settings"]
 
 

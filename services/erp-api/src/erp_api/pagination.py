@@ -178,7 +178,7 @@ def cursor_codec(request: Request) -> CursorCodec:
 def page_request(scope: str) -> Callable[..., PageRequest]:
     """The dependency of one list route: ``limit`` (1 to 100, default 50) and ``cursor`` query parameters."""
 
-    def dependency(
+    async def dependency(  # async: FastAPI runs a plain `def` dependency in a worker thread
         request: Request,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = DEFAULT_LIMIT,
         cursor: Annotated[

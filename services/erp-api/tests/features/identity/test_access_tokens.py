@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import types
 import uuid
 import warnings
 
@@ -20,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import ApiSettings, create_app
+from erp_api.features.identity import tokens
 from erp_api_testing import serve_in_process
 from erp_api_testing.statements import count_statements
 from erp_db import User
@@ -113,6 +115,26 @@ async def test_a_token_a_few_seconds_past_exp_is_still_accepted(
     response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})
 
     assert response.status_code == 200  # LEEWAY_S: replicas' clocks differ a little
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    erp_api_settings: ApiSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = await make_user()
+    now = int(time.time())
+    token = sign(erp_api_settings, sub=str(user.id), iat=now, exp=now + 60)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get(ME, headers=headers)).status_code == 200  # now remembered as verified
+
+    later = now + 60 + tokens.LEEWAY_S
+    monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: later))
+    response = await client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == INVALID
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH"])

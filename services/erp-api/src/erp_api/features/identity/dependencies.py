@@ -135,13 +135,16 @@ async def caller(
 Caller = Annotated[CallerRow, Depends(caller)]
 
 
-def logout_caller(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> uuid.UUID | None:
+async def logout_caller(
+    request: Request, token: Annotated[str | None, Depends(bearer_token)]
+) -> uuid.UUID | None:
     """The user id of a valid access token sent with ``/auth/logout``, else ``None``.
 
     The refresh token authorises a logout by itself (docs/contract.md §9), so
     an expired, forged or malformed access token counts as none rather than
     refusing the logout; a valid one restricts the logout to its user's own
-    refresh tokens.
+    refresh tokens. ``async`` though it never awaits: FastAPI runs a plain
+    ``def`` dependency in a worker thread.
     """
     if not token:
         return None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Form
+from fastapi import Depends, Form
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -21,35 +21,37 @@ NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MA
 FullName = Annotated[str, Field(max_length=FULL_NAME_MAX_LENGTH)]
 
 
-class PasswordForm(OAuth2PasswordRequestForm):
+async def password_form(
+    *,
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    username: Annotated[EmailStr, Form(description="The account's email.")],
+    password: Annotated[
+        str, Form(min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"format": "password"})
+    ],
+    scope: Annotated[str, Form(max_length=1024)] = "",
+    client_id: Annotated[str | None, Form(max_length=256)] = None,
+    client_secret: Annotated[
+        str | None, Form(max_length=256, json_schema_extra={"format": "password"})
+    ] = None,
+) -> OAuth2PasswordRequestForm:
     """The OAuth2 password grant's form, with the limits checked before any work.
 
     ``username`` is the email. A password longer than any stored one is a 422
     answer, never hashed; ``grant_type``, when sent, must be ``password``.
+    A function rather than a class: FastAPI runs a class dependency's
+    ``__init__`` in a worker thread.
     """
+    return OAuth2PasswordRequestForm(
+        grant_type=grant_type,
+        username=username,
+        password=password,
+        scope=scope,
+        client_id=client_id,
+        client_secret=client_secret,
+    )
 
-    def __init__(
-        self,
-        *,
-        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-        username: Annotated[EmailStr, Form(description="The account's email.")],
-        password: Annotated[
-            str, Form(min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"format": "password"})
-        ],
-        scope: Annotated[str, Form(max_length=1024)] = "",
-        client_id: Annotated[str | None, Form(max_length=256)] = None,
-        client_secret: Annotated[
-            str | None, Form(max_length=256, json_schema_extra={"format": "password"})
-        ] = None,
-    ) -> None:
-        super().__init__(
-            grant_type=grant_type,
-            username=username,
-            password=password,
-            scope=scope,
-            client_id=client_id,
-            client_secret=client_secret,
-        )
+
+PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends(password_form)]
 
 
 class TokenPair(BaseModel):
