@@ -12,13 +12,17 @@ that is not one we made, was altered, or belongs to another list (``scope``)
 is a 422 problem, like any other invalid query parameter. Clients must treat
 it as opaque.
 
-A route declares ``page: Annotated[PageRequest, Depends(page_request("members"))]``
-and answers ``answer(await page.fetch(session, statement, table.c.created_at,
-table.c.id, ItemOut))``: one call that orders and bounds the statement
-(:meth:`PageRequest.apply` fetches one row more than the limit, to know
-whether another page follows), runs it and keeps each row's values for the
-fields of ``ItemOut`` (:class:`RowPage`), written as JSON without a model
-per row.
+A list's statement is built once, at import, with its values as bound
+parameters: ``MEMBERS = keyset(select(...).where(table.c.organization_id ==
+bindparam("organization_id")), table.c.created_at, table.c.id)`` orders it,
+bounds it (one row more than the limit, to know whether another page
+follows) and adds the cursor's comparison. A route declares ``page:
+Annotated[PageRequest, Depends(page_request("members"))]`` and answers
+``answer(await page.fetch(session, MEMBERS, ItemOut, {"organization_id":
+...}))``: one call that runs it and keeps each row's values for the fields of
+``ItemOut`` (:class:`RowPage`), written as JSON without a model per row.
+Building the statement on every request cost more than writing the page
+(``nox -s instructions``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Generic, TypeVar
@@ -38,7 +42,7 @@ from typing import Annotated, Any, Final, Generic, TypeVar
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import ColumnElement, Row, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 DEFAULT_LIMIT: Final = 50
@@ -46,6 +50,11 @@ MAX_LIMIT: Final = 100
 CURSOR_MAX_LENGTH: Final = 256
 _TAG_BYTES: Final = 16
 _KEY_CONTEXT: Final = b"erp-api pagination cursor v1"
+
+# The bound parameters keyset() adds; a list's own statement must not use these names.
+_LIMIT: Final = "page_limit"
+_AFTER_MOMENT: Final = "page_after_moment"
+_AFTER_ID: Final = "page_after_id"
 
 ItemT = TypeVar("ItemT")
 Position = tuple[datetime, uuid.UUID]
@@ -110,6 +119,37 @@ class CursorCodec:
 
 
 @dataclass(frozen=True, slots=True)
+class Keyset:
+    """A list's statement, built once, in its two paged forms: :func:`keyset` makes it."""
+
+    first: Select[Any]
+    following: Select[Any]
+    moment: ColumnElement[datetime]
+    row_id: ColumnElement[uuid.UUID]
+
+
+def keyset(
+    statement: Select[Any],
+    moment: ColumnElement[datetime],
+    row_id: ColumnElement[uuid.UUID],
+    *,
+    newest_first: bool = False,
+) -> Keyset:
+    """``statement`` ordered by ``(moment, row_id)`` and bounded, for a first page and for one after a cursor.
+
+    Call it once, at import: ``statement`` takes its values as ``bindparam``
+    (given to :meth:`PageRequest.fetch`), so that no request builds SQL.
+    """
+    order = (moment.desc(), row_id.desc()) if newest_first else (moment.asc(), row_id.asc())
+    key = tuple_(moment, row_id)
+    bound = tuple_(bindparam(_AFTER_MOMENT, type_=moment.type), bindparam(_AFTER_ID, type_=row_id.type))
+    limit = bindparam(_LIMIT)
+    first = statement.order_by(*order).limit(limit)
+    following = statement.where(key < bound if newest_first else key > bound).order_by(*order).limit(limit)
+    return Keyset(first, following, moment, row_id)
+
+
+@dataclass(frozen=True, slots=True)
 class PageRequest:
     """The page a caller asked for: at most ``limit`` rows strictly after ``after``."""
 
@@ -118,45 +158,44 @@ class PageRequest:
     after: Position | None
     codec: CursorCodec
 
-    def apply(
-        self,
-        statement: Select[Any],
-        moment: ColumnElement[datetime],
-        row_id: ColumnElement[uuid.UUID],
-        *,
-        newest_first: bool = False,
-    ) -> Select[Any]:
-        """``statement`` ordered by ``(moment, row_id)``, past the cursor, ``limit + 1`` rows."""
-        if self.after is not None:
-            key, bound = tuple_(moment, row_id), tuple_(literal(self.after[0]), literal(self.after[1]))
-            statement = statement.where(key < bound if newest_first else key > bound)
-        order = (moment.desc(), row_id.desc()) if newest_first else (moment.asc(), row_id.asc())
-        return statement.order_by(*order).limit(self.limit + 1)
-
     async def fetch(
         self,
         session: AsyncSession,
-        statement: Select[Any],
-        moment: ColumnElement[datetime],
-        row_id: ColumnElement[uuid.UUID],
+        paged: Keyset,
         item: type[BaseModel],
-        *,
-        newest_first: bool = False,
+        params: Mapping[str, Any] | None = None,
     ) -> RowPage:
-        """Run ``statement`` for this page in ``(moment, row_id)`` order: each row as ``item``'s fields.
+        """This page of ``paged`` (``params`` bound): each row as ``item``'s fields.
 
-        ``statement`` selects (at least) a column named for each field of
+        The statement selects (at least) a column named for each field of
         ``item``, the answer model of one row; only those reach the answer.
         """
-        rows = (await session.execute(self.apply(statement, moment, row_id, newest_first=newest_first))).all()
+        values = {**(params or {}), _LIMIT: self.limit + 1}
+        statement = paged.first
+        if self.after is not None:
+            statement = paged.following
+            values[_AFTER_MOMENT], values[_AFTER_ID] = self.after
+        result = await session.execute(statement, values)
+        rows = result.all()
         shown = rows[: self.limit]
         fields = tuple(item.model_fields)
-        items = [{name: mapping[name] for name in fields} for mapping in (row._mapping for row in shown)]
+        items = [dict(zip(fields, picked, strict=True)) for picked in _picked(result.keys(), fields, shown)]
         next_cursor = None
         if len(rows) > self.limit:  # the extra row only says "more follow"
             last = shown[-1]._mapping
-            next_cursor = self.codec.encode(self.scope, (last[moment], last[row_id]))
+            next_cursor = self.codec.encode(self.scope, (last[paged.moment], last[paged.row_id]))
         return RowPage(items=items, next_cursor=next_cursor)
+
+
+def _picked(
+    keys: Sequence[str], fields: tuple[str, ...], rows: Sequence[Row[Any]]
+) -> Sequence[Sequence[Any]]:
+    """Each row's values for ``fields``, in their order: the rows themselves when they are exactly that."""
+    names = tuple(keys)
+    if names == fields:
+        return rows
+    where = [names.index(name) for name in fields]  # ValueError: the statement lacks a field
+    return [[row[index] for index in where] for row in rows]
 
 
 def cursor_codec(request: Request) -> CursorCodec:

@@ -7,15 +7,16 @@ a 404 like an unknown id.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Final
 
 from fastapi import Body, Depends, Header, Query, Request, Response, status
-from sqlalchemy import Table, func, literal, select
+from sqlalchemy import Table, bindparam, func, select
 
 from erp_api.answers import answer, path_for
 from erp_api.audit import Event, created, record_events
 from erp_api.dependencies import SessionDep
-from erp_api.pagination import Page, PageRequest, page_request
+from erp_api.pagination import Keyset, Page, PageRequest, keyset, page_request
 from erp_api.preconditions import etag, not_modified
 from erp_api.request_body import Text
 from erp_api.routes.feature_router import FeatureRouter
@@ -49,15 +50,22 @@ async def list_customers(
     ] = None,
 ) -> Response:
     """The organisation's customers, oldest first; ``q`` keeps those whose name starts with it (any case)."""
-    statement = select(*customers.c).where(customers.c.organization_id == access.organization_id)
+    escaped = q and q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params = {"organization_id": access.organization_id, "q": escaped}
+    return answer(await page.fetch(session, _listed(include_archived, q is not None), CustomerOut, params))
+
+
+@functools.cache
+def _listed(include_archived: bool, searching: bool) -> Keyset:
+    """The list's statement for each kind of request, built once."""
+    statement = select(*customers.c).where(customers.c.organization_id == bindparam("organization_id"))
     if not include_archived:
         statement = statement.where(customers.c.archived_at.is_(None))
-    if q is not None:  # lower(name) LIKE lower(:q) || '%': ix_customers_organization_id_lower_name
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if searching:  # lower(name) LIKE lower(:q) || '%': ix_customers_organization_id_lower_name
         statement = statement.where(
-            func.lower(customers.c.name).like(func.lower(literal(escaped)) + "%", escape="\\")
+            func.lower(customers.c.name).like(func.lower(bindparam("q")) + "%", escape="\\")
         )
-    return answer(await page.fetch(session, statement, customers.c.created_at, customers.c.id, CustomerOut))
+    return keyset(statement, customers.c.created_at, customers.c.id)
 
 
 @router.post(PATH, status_code=status.HTTP_201_CREATED, response_model=CustomerOut)

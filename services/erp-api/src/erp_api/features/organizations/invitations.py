@@ -14,14 +14,14 @@ import uuid
 from datetime import timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api.errors import Conflict, NotFound
 from erp_api.features.organizations.queries import ORGANIZATION_COLUMNS, invitations
 from erp_api.features.organizations.schemas import InvitationOut
-from erp_api.pagination import PageRequest, RowPage
+from erp_api.pagination import PageRequest, RowPage, keyset
 from erp_api.tenancy import AnyRow, Role, organizations
 from erp_core import get_request_id
 from erp_db import canonical_email, outbox_insert
@@ -83,15 +83,23 @@ def _pending() -> Any:
     )
 
 
-async def list_invitations(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
-    statement = select(
+_PENDING_INVITATIONS: Final = keyset(
+    select(
         invitations.c.id,
         invitations.c.email,
         invitations.c.role,
         invitations.c.created_at,
         invitations.c.expires_at,
-    ).where(invitations.c.organization_id == organization_id, _pending())
-    return await page.fetch(session, statement, invitations.c.created_at, invitations.c.id, InvitationOut)
+    ).where(invitations.c.organization_id == bindparam("organization_id"), _pending()),
+    invitations.c.created_at,
+    invitations.c.id,
+)
+
+
+async def list_invitations(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
+    return await page.fetch(
+        session, _PENDING_INVITATIONS, InvitationOut, {"organization_id": organization_id}
+    )
 
 
 async def revoke_invitation(

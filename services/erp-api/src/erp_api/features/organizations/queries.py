@@ -34,7 +34,7 @@ from erp_api.features.organizations.schemas import (
     MemberOut,
     OrganizationOut,
 )
-from erp_api.pagination import PageRequest, RowPage
+from erp_api.pagination import PageRequest, RowPage, keyset
 from erp_api.tenancy import AnyRow, Role, memberships, organizations, users
 from erp_db import AuditEvent, Invitation
 
@@ -71,18 +71,26 @@ def member_out(row: AnyRow) -> MemberOut:
 # --- organisations ----------------------------------------------------------------------------
 
 
+_MY_ORGANIZATIONS: Final = (
+    select(*ORGANIZATION_COLUMNS, memberships.c.role)
+    .join_from(memberships, organizations, memberships.c.organization_id == organizations.c.id)
+    .where(memberships.c.user_id == bindparam("user_id"))
+)
+_ORGANIZATION_LISTS: Final = {  # by include_archived
+    True: keyset(_MY_ORGANIZATIONS, organizations.c.created_at, organizations.c.id),
+    False: keyset(
+        _MY_ORGANIZATIONS.where(organizations.c.archived_at.is_(None)),
+        organizations.c.created_at,
+        organizations.c.id,
+    ),
+}
+
+
 async def list_organizations(
     session: AsyncSession, user_id: uuid.UUID, page: PageRequest, *, include_archived: bool
 ) -> RowPage:
-    statement = (
-        select(*ORGANIZATION_COLUMNS, memberships.c.role)
-        .join_from(memberships, organizations, memberships.c.organization_id == organizations.c.id)
-        .where(memberships.c.user_id == user_id)
-    )
-    if not include_archived:
-        statement = statement.where(organizations.c.archived_at.is_(None))
     return await page.fetch(
-        session, statement, organizations.c.created_at, organizations.c.id, OrganizationOut
+        session, _ORGANIZATION_LISTS[include_archived], OrganizationOut, {"user_id": user_id}
     )
 
 
@@ -120,13 +128,17 @@ async def add_member(
 # --- members ----------------------------------------------------------------------------------
 
 
+_MEMBERS: Final = keyset(
+    select(*MEMBER_COLUMNS)
+    .join_from(memberships, users, users.c.id == memberships.c.user_id)
+    .where(memberships.c.organization_id == bindparam("organization_id")),
+    memberships.c.created_at,
+    memberships.c.user_id,
+)
+
+
 async def list_members(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
-    statement = (
-        select(*MEMBER_COLUMNS)
-        .join_from(memberships, users, users.c.id == memberships.c.user_id)
-        .where(memberships.c.organization_id == organization_id)
-    )
-    return await page.fetch(session, statement, memberships.c.created_at, memberships.c.user_id, MemberOut)
+    return await page.fetch(session, _MEMBERS, MemberOut, {"organization_id": organization_id})
 
 
 def _another_owner(organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
@@ -247,8 +259,13 @@ async def role_of(session: AsyncSession, organization_id: uuid.UUID, user_id: uu
 # --- audit events -----------------------------------------------------------------------------
 
 
+_AUDIT_EVENTS: Final = keyset(
+    select(*audit_events.c).where(audit_events.c.organization_id == bindparam("organization_id")),
+    audit_events.c.occurred_at,
+    audit_events.c.id,
+    newest_first=True,
+)
+
+
 async def list_audit_events(session: AsyncSession, organization_id: uuid.UUID, page: PageRequest) -> RowPage:
-    statement = select(*audit_events.c).where(audit_events.c.organization_id == organization_id)
-    return await page.fetch(
-        session, statement, audit_events.c.occurred_at, audit_events.c.id, AuditEventOut, newest_first=True
-    )
+    return await page.fetch(session, _AUDIT_EVENTS, AuditEventOut, {"organization_id": organization_id})
