@@ -43,6 +43,7 @@ EXPORTED = [
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",
+    "read_scope",
     "session_scope",
     "shipped_head",
     "to_asyncpg_url",

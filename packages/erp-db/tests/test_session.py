@@ -1,4 +1,4 @@
-"""session_scope: the work of a block reaches the database only if the whole block succeeded."""
+"""session_scope: a block's work reaches the database only if it all succeeded; read_scope only reads."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from erp_db.engine import create_engine, create_sessionmaker
-from erp_db.session import session_scope
+from erp_db.session import read_scope, session_scope
 
 INSERT = text("INSERT INTO notes (id, body) VALUES (:id, :body)")
 
@@ -92,3 +93,72 @@ async def test_a_failed_commit_raises_and_leaves_nothing_behind(notes_database, 
         await handler()
 
     assert await bodies_seen_by_another_connection(open_connection, url) == ["already there"]
+
+
+class NotesBase(DeclarativeBase):
+    """Its own metadata: the table is the fixture's, not the project's."""
+
+
+class Note(NotesBase):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str]
+
+
+async def test_a_read_scope_reads_then_hands_its_connection_back_without_a_commit(notes_database) -> None:
+    sessionmaker, _ = notes_database
+    engine = sessionmaker.kw["bind"]
+    commits: list[object] = []
+
+    def committed(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(engine.sync_engine, "commit", committed)
+    try:
+        async with read_scope(sessionmaker) as session:
+            assert (await session.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
+            assert engine.pool.checkedout() == 1
+    finally:
+        event.remove(engine.sync_engine, "commit", committed)
+
+    assert engine.pool.checkedout() == 0
+    assert commits == []
+
+
+@pytest.mark.parametrize("change", ["add", "modify", "delete"])
+async def test_an_orm_change_in_a_read_scope_raises_and_writes_nothing(
+    notes_database, open_connection, change: str
+) -> None:
+    sessionmaker, url = notes_database
+    async with session_scope(sessionmaker) as session:
+        await session.execute(INSERT, {"id": 1, "body": "stored"})
+
+    async def handler() -> None:
+        async with read_scope(sessionmaker) as session:
+            if change == "add":
+                session.add(Note(id=2, body="added"))
+            else:
+                note = await session.get_one(Note, 1)
+                if change == "modify":
+                    note.body = "modified"
+                else:
+                    await session.delete(note)
+
+    with pytest.raises(RuntimeError, match="read-only unit of work changed ORM objects"):
+        await handler()
+
+    assert await bodies_seen_by_another_connection(open_connection, url) == ["stored"]
+    assert sessionmaker.kw["bind"].pool.checkedout() == 0
+
+
+async def test_a_read_scope_that_raises_lets_the_error_through(notes_database) -> None:
+    sessionmaker, _ = notes_database
+    async def handler() -> None:
+        async with read_scope(sessionmaker) as session:
+            await session.execute(text("SELECT 1"))
+            raise LookupError("the handler failed")
+
+    with pytest.raises(LookupError):
+        await handler()
+    assert sessionmaker.kw["bind"].pool.checkedout() == 0

@@ -41,7 +41,7 @@ from erp_db.schema_migrations import (
     shipped_head,
     upgrade,
 )
-from erp_db.session import session_scope
+from erp_db.session import read_scope, session_scope
 from erp_db.settings import DatabaseSettings
 
 __all__ = [
@@ -80,6 +80,7 @@ __all__ = [
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",
+    "read_scope",
     "session_scope",
     "shipped_head",
     "to_asyncpg_url",

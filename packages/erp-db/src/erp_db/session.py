@@ -1,4 +1,4 @@
-"""``session_scope``: one unit of work that commits only if everything in it succeeded.
+"""``session_scope``: one unit of work that commits only if everything in it succeeded; ``read_scope``.
 
 The service's request-scoped dependency is ``async with session_scope(sm) as
 session: yield session``, so the commit happens before the response is sent
@@ -58,3 +58,32 @@ class session_scope:  # lower case: a context manager used like the function it 
             await self._session.rollback()
         finally:
             await self._session.__aexit__(exc_type, exc, tb)  # close(), run to completion even if cancelled
+
+
+class read_scope(session_scope):
+    """A session for work that only reads: closed at the end, never committed.
+
+    Closing ends the read (an autocommit session has no transaction; a
+    transactional one, through PgBouncer, rolls back its snapshot) and hands
+    the connection back. A commit would do the same after SQLAlchemy's
+    commit bookkeeping, a few per cent of a read request's CPU. An ORM
+    change left in the session is a bug, not a lost write: the block raises
+    ``RuntimeError`` naming it, and nothing is flushed. (A Core ``INSERT`` or
+    ``UPDATE`` executed in an autocommit session has taken effect already:
+    reads only.)
+    """
+
+    __slots__ = ()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session = self._session
+        if exc_type is None and (session.new or session.dirty or session.deleted):
+            error = RuntimeError("a read-only unit of work changed ORM objects; nothing was written")
+            await self._abandon(type(error), error, None)
+            raise error
+        if exc_type is not None:
+            await self._abandon(exc_type, exc, tb)
+            return
+        await session.close()

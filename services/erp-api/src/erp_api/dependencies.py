@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp_api.framework_internals import function_exit_stack
 from erp_api.lifespan import app_state
 from erp_api.settings import ApiSettings
-from erp_db import session_scope
+from erp_db import read_scope, session_scope
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -46,14 +46,19 @@ async def get_db_session(request: Request) -> AsyncSession:
     A safe method (``GET``, ``HEAD``, ``OPTIONS``) only reads, so its
     session runs in autocommit: no ``BEGIN`` and ``COMMIT`` round trips
     (except through PgBouncer, where the lifespan gives one sessionmaker
-    for both). Such a route must not write: HTTP says it is safe, and here a
-    write in it would commit at once, alone. A yield dependency that needs
+    for both), and it is closed, not committed (:class:`erp_db.read_scope`).
+    Such a route must not write: HTTP says it is safe; here a Core write in
+    it would commit at once, alone, and an ORM change is a 500 that writes
+    nothing. A yield dependency that needs
     the session after its ``yield`` must be declared with
     ``scope="function"``, or the session is already closed then.
     """
     state = app_state(request)
-    factory = state["read_sessionmaker"] if request.method in SAFE_METHODS else state["sessionmaker"]
-    return await unit_of_work_stack(request).enter_async_context(session_scope(factory))
+    if request.method in SAFE_METHODS:
+        scope: session_scope = read_scope(state["read_sessionmaker"])
+    else:
+        scope = session_scope(state["sessionmaker"])
+    return await unit_of_work_stack(request).enter_async_context(scope)
 
 
 # The dependencies here are `async def` though they never await: FastAPI runs
