@@ -1,44 +1,56 @@
-"""``FeatureRouter``: an ``APIRouter`` that declines a path none of its routes can match, in one set lookup.
+"""``FeatureRouter``: an ``APIRouter`` that declines, with one search, a path that none of its routes match.
 
 FastAPI (0.16x) finds a request's route by walking every route of every
 included router, twice (once to match, once to handle), so each feature
-made every request of every other feature dearer. A feature's paths start
-with a literal segment (``/organizations``, ``/auth``); a path that contains
-none of a router's first segments cannot match any of its routes, and
-:meth:`FeatureRouter.matches` says so before FastAPI walks them. Only the
-routers whose first segments appear in the path are walked: the cost of
-the others is one lookup each, whatever their number of routes.
+made every request of every other feature dearer: a customer's path walked
+all of the organisations' routes first, since both start with
+``/organizations``. A route matches a request only if the request's path
+*ends* with something its own path pattern matches (the include prefix and
+the root path only come before it); :meth:`FeatureRouter.matches` searches
+the path once for any of its routes' patterns, anchored at the end, and
+declines before FastAPI walks them when there is none. The routers of the
+other features cost one search each, whatever their number of routes.
 
-Hand-written because FastAPI offers no prefix index; the override is of the
-router's public ``matches``, and a router with a route that starts with a
-parameter is never filtered.
+Hand-written because FastAPI offers no route index; the override is of the
+router's public ``matches``, the patterns are Starlette's own
+(``path_regex``), and a router with a route that has none (a router
+included into it) is never filtered.
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import APIRouter
 from starlette.routing import Match
 from starlette.types import Scope
 
+# Starlette names each parameter's group; one expression cannot repeat a name.
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
 
 class FeatureRouter(APIRouter):
     """An ``APIRouter`` for a feature: use it as ``router = FeatureRouter(tags=[...])``."""
 
-    _first_segments: frozenset[str] | None = None
+    _tails: re.Pattern[str] | None = None
     _indexed_routes: int = -1
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self._indexed_routes != len(self.routes):
             self._index()
-        # The whole path (a root_path only adds segments): never declines a path it could match.
-        segments = scope["path"].split("/")
-        if self._first_segments is not None and self._first_segments.isdisjoint(segments):
+        if self._tails is not None and self._tails.search(scope["path"]) is None:
             return Match.NONE, {}
         return super().matches(scope)
 
     def _index(self) -> None:
-        """The first path segment of every route, or ``None`` when one starts with a parameter."""
-        segments = {str(getattr(route, "path", "")).lstrip("/").split("/", 1)[0] for route in self.routes}
-        usable = all(segment and not segment.startswith("{") for segment in segments)
-        self._first_segments = frozenset(segments) if usable else None
+        """One expression for the ends of the paths the routes match; ``None`` if a route has no pattern."""
+        patterns = [getattr(route, "path_regex", None) for route in self.routes]
+        if patterns and all(isinstance(pattern, re.Pattern) for pattern in patterns):
+            bodies = (
+                _NAMED_GROUP.sub("(?:", pattern.pattern.removeprefix("^").removesuffix("$"))
+                for pattern in patterns
+            )
+            self._tails = re.compile(f"(?:{'|'.join(bodies)})$")
+        else:
+            self._tails = None
         self._indexed_routes = len(self.routes)
