@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_core import get_request_id
@@ -65,20 +65,44 @@ async def record_events(session: AsyncSession, *events: Event) -> None:
     if not events:
         return
     request_id = get_request_id()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "actor_user_id": event.actor_user_id,
-            "organization_id": event.organization_id,
-            "action": event.action,
-            "target_type": event.target_type,
-            "target_id": event.target_id,
-            "changes": _json_changes(event.changes),
-            "request_id": request_id,
-        }
-        for event in events
-    ]
-    await session.execute(_INSERT_EVENTS, rows)
+    await session.execute(_INSERT_EVENTS, [_event_row(event, request_id) for event in events])
+
+
+# One event riding in another statement as a data-modifying CTE (erp_api.versioned.insert_row):
+# every column given (a CTE gets no Python-side defaults), bound under names of its own.
+_EVENT_COLUMNS: Final = (
+    "id",
+    "actor_user_id",
+    "organization_id",
+    "action",
+    "target_type",
+    "target_id",
+    "changes",
+    "request_id",
+)
+EVENT_CTE: Final = (
+    insert(_AUDIT_EVENTS)
+    .values({name: bindparam(f"audit_{name}") for name in _EVENT_COLUMNS})
+    .cte("audit_event")
+)
+
+
+def event_parameters(event: Event) -> dict[str, Any]:
+    """The values of :data:`EVENT_CTE` for ``event``, in the request's context."""
+    return {f"audit_{name}": value for name, value in _event_row(event, get_request_id()).items()}
+
+
+def _event_row(event: Event, request_id: str | None) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "actor_user_id": event.actor_user_id,
+        "organization_id": event.organization_id,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "changes": _json_changes(event.changes),
+        "request_id": request_id,
+    }
 
 
 def _json_changes(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:

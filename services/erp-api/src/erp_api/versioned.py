@@ -7,7 +7,9 @@ such table the contract's behaviour:
 - :func:`insert_row`: ``INSERT … RETURNING *``; a unique violation the
   feature foresaw (``conflicts``: constraint name → the field to blame)
   is a 409 whose ``errors`` point at that field, whichever of two
-  concurrent requests loses;
+  concurrent requests loses. Its audit ``event`` rides in the same
+  statement (a data-modifying CTE): one round trip, and no event without
+  the row;
 - :func:`merge_patch`: ``If-Match`` required (428 without, 412 when stale),
   409 when the row or its organisation is archived, then one
   ``UPDATE … WHERE id = :id AND version = :expected AND archived_at IS NULL
@@ -25,11 +27,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import Table, func, insert, update
+from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.audit import diff
+from erp_api.audit import EVENT_CTE, Event, diff, event_parameters
 from erp_api.errors import Conflict, PreconditionFailed
 from erp_api.integrity import violated_constraint
 from erp_api.preconditions import expected_version
@@ -53,17 +55,51 @@ def merge_patch_body(schema: str) -> dict[str, Any]:
 
 
 async def insert_row(
-    session: AsyncSession, table: Table, values: Mapping[str, Any], *, conflicts: Conflicts | None = None
+    session: AsyncSession,
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    conflicts: Conflicts | None = None,
+    event: Event | None = None,
 ) -> Any:
-    """Insert one row (``id`` made here) and return it whole; a foreseen unique violation is a 409."""
+    """Insert one row (``id`` made here unless given) and return it whole; a foreseen unique violation: 409.
+
+    ``event`` (its ``target_id`` the row's ``id``) is written by the same
+    statement. SQLAlchemy (2.1) does not compute the Python-side column
+    defaults of a statement with a data-modifying CTE (it sends ``NULL``),
+    so they are computed here.
+    """
     row = {"id": uuid.uuid4(), **values}
-    return await _execute_guarded(session, _insert_returning(table), conflicts, row)
+    if event is None:
+        return await _execute_guarded(session, _insert_returning(table), conflicts, row)
+    for name, default in _python_defaults(table).items():
+        if name not in row:
+            row[name] = default.arg if default.is_scalar else default.arg(None)
+    statement = _insert_audited(table, tuple(row))
+    return await _execute_guarded(session, statement, conflicts, {**row, **event_parameters(event)})
+
+
+@functools.cache
+def _python_defaults(table: Table) -> dict[str, Any]:
+    """The table's Python-side column defaults (a value, or a callable that takes no context)."""
+    return {
+        column.key: column.default
+        for column in table.c
+        if column.default is not None and (column.default.is_scalar or column.default.is_callable)
+    }
 
 
 @functools.cache
 def _insert_returning(table: Table) -> Any:
     """``INSERT … RETURNING`` every column, built once per table; the values' keys name the columns."""
     return insert(table).returning(*table.c)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_audited(table: Table, columns: tuple[str, ...]) -> Any:
+    """``WITH audit_event AS (INSERT INTO audit_events …) INSERT … RETURNING``, built once per column set."""
+    values = {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    return insert(table).values(values).returning(*table.c).add_cte(EVENT_CTE)
 
 
 async def merge_patch(

@@ -8,6 +8,7 @@ a 404 like an unknown id.
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Annotated, Final
 
 from fastapi import Body, Depends, Header, Query, Request, Response, status
@@ -74,16 +75,12 @@ async def create_customer(
 ) -> Response:
     """Add a customer (member); a VAT number that a live customer here holds is a 409."""
     access.refuse_if_archived()
-    values = body.model_dump()
-    row = await insert_row(
-        session, customers, {"organization_id": access.organization_id, **values}, conflicts=VAT_TAKEN
+    values, row_id = body.model_dump(), uuid.uuid4()
+    event = Event(
+        "customer.created", access.user_id, "customer", row_id, access.organization_id, created(values)
     )
-    await record_events(
-        session,
-        Event(
-            "customer.created", access.user_id, "customer", row.id, access.organization_id, created(values)
-        ),
-    )
+    new = {"id": row_id, "organization_id": access.organization_id, **values}
+    row = await insert_row(session, customers, new, conflicts=VAT_TAKEN, event=event)
     location = path_for(
         request, "read_customer", organization_id=str(access.organization_id), customer_id=str(row.id)
     )
