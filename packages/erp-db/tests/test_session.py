@@ -154,6 +154,7 @@ async def test_an_orm_change_in_a_read_scope_raises_and_writes_nothing(
 
 async def test_a_read_scope_that_raises_lets_the_error_through(notes_database) -> None:
     sessionmaker, _ = notes_database
+
     async def handler() -> None:
         async with read_scope(sessionmaker) as session:
             await session.execute(text("SELECT 1"))

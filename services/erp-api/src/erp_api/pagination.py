@@ -34,7 +34,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Generic, TypeVar
@@ -42,7 +42,7 @@ from typing import Annotated, Any, Final, Generic, TypeVar
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Row, Select, bindparam, tuple_
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 DEFAULT_LIMIT: Final = 50
@@ -143,7 +143,7 @@ def keyset(
     order = (moment.desc(), row_id.desc()) if newest_first else (moment.asc(), row_id.asc())
     key = tuple_(moment, row_id)
     bound = tuple_(bindparam(_AFTER_MOMENT, type_=moment.type), bindparam(_AFTER_ID, type_=row_id.type))
-    limit = bindparam(_LIMIT)
+    limit: BindParameter[int] = bindparam(_LIMIT)
     first = statement.order_by(*order).limit(limit)
     following = statement.where(key < bound if newest_first else key > bound).order_by(*order).limit(limit)
     return Keyset(first, following, moment, row_id)
@@ -214,7 +214,7 @@ def cursor_codec(request: Request) -> CursorCodec:
     return codec
 
 
-def page_request(scope: str) -> Callable[..., PageRequest]:
+def page_request(scope: str) -> Callable[..., Awaitable[PageRequest]]:
     """The dependency of one list route: ``limit`` (1 to 100, default 50) and ``cursor`` query parameters."""
 
     async def dependency(  # async: FastAPI runs a plain `def` dependency in a worker thread

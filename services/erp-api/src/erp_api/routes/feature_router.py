@@ -44,13 +44,15 @@ class FeatureRouter(APIRouter):
 
     def _index(self) -> None:
         """One expression for the ends of the paths the routes match; ``None`` if a route has no pattern."""
-        patterns = [getattr(route, "path_regex", None) for route in self.routes]
-        if patterns and all(isinstance(pattern, re.Pattern) for pattern in patterns):
+        patterns = [
+            pattern
+            for route in self.routes
+            if isinstance(pattern := getattr(route, "path_regex", None), re.Pattern)
+        ]
+        self._tails = None
+        if patterns and len(patterns) == len(self.routes):
             bodies = (
-                _NAMED_GROUP.sub("(?:", pattern.pattern.removeprefix("^").removesuffix("$"))
-                for pattern in patterns
+                _NAMED_GROUP.sub("(?:", p.pattern.removeprefix("^").removesuffix("$")) for p in patterns
             )
             self._tails = re.compile(f"(?:{'|'.join(bodies)})$")
-        else:
-            self._tails = None
         self._indexed_routes = len(self.routes)
