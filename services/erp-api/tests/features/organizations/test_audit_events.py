@@ -76,6 +76,15 @@ async def test_every_change_writes_one_event_newest_first(
     occurred = [event["occurred_at"] for event in events]
     assert occurred == sorted(occurred, reverse=True)
 
+    paged, cursor = [], None  # two at a time, through the cursor's newest-first comparison
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await api.client.get(f"{org_url}/audit-events", params=params, headers=owner.headers)).json()
+        paged, cursor = paged + page["items"], page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == events
+
 
 async def test_events_carry_the_request_id(api: OrganizationsApi, make_caller: MakeCaller) -> None:
     owner = await make_caller()
