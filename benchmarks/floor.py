@@ -33,6 +33,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 
 from erp_api import create_app
+from erp_api.features.identity.tokens import ALGORITHM
 from erp_core import get_request_id
 
 ACCESS_AND_ROW = """
@@ -107,7 +108,8 @@ def floor_app() -> FastAPI:
 
     def caller(request: Request) -> uuid.UUID:
         token = request.headers["authorization"].removeprefix("Bearer ")
-        return uuid.UUID(jwt.decode(token, key, algorithms=["HS256"], issuer=issuer)["sub"])
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=issuer)  # HS256 only, as the service
+        return uuid.UUID(claims["sub"])
 
     def answer(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
         return Response(_dumps(body), status_code, headers, media_type="application/json")
