@@ -81,7 +81,11 @@ async def insert_row(
 
 @functools.cache
 def _python_defaults(table: Table) -> dict[str, Any]:
-    """The table's Python-side column defaults (a value, or a callable that takes no context)."""
+    """The table's Python-side column defaults: a value, or a callable, called without an execution context.
+
+    A default that needs the context (``context.get_current_parameters()``)
+    fails loudly there; such a column must be in ``values``.
+    """
     return {
         column.key: column.default
         for column in table.c
