@@ -18,9 +18,11 @@ Middleware, outermost first (each one pure ASGI, see ``erp_api.middleware``)::
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import metadata
+from typing import TypeAlias
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,6 +47,7 @@ from erp_api.problems import (
 from erp_api.routes.api_v1 import include_api_v1
 from erp_api.routes.health import HEALTH_PATHS, add_health_routes
 from erp_api.settings import ApiSettings
+from erp_api.tenancy import refusal_of_unsettled_claim
 from erp_api.tracing_switch import tracing_requested
 from erp_core import Environment, configure_logging
 
@@ -84,10 +87,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     install_openapi(app)
 
-    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
-    app.add_exception_handler(RequestValidationError, validation_exception_handler)
-    app.add_exception_handler(DomainError, domain_error_handler)
-    app.add_exception_handler(IntegrityError, integrity_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _claim_first(http_exception_handler))
+    app.add_exception_handler(RequestValidationError, _claim_first(validation_exception_handler))
+    app.add_exception_handler(DomainError, _claim_first(domain_error_handler))
+    app.add_exception_handler(IntegrityError, _claim_first(integrity_error_handler))
 
     add_health_routes(app)
     include_api_v1(app, settings.api_v1_prefix)
@@ -132,3 +135,24 @@ def _install_tracing(app: FastAPI, settings: ApiSettings) -> None:
             f"the erp-api[tracing] extra installed ({exc})"
         ) from exc
     install_tracing(app, settings)
+
+
+ExceptionHandler: TypeAlias = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _claim_first(handler: ExceptionHandler) -> ExceptionHandler:
+    """``handler``, after the refusal of a create's claim that its statement never settled, if any.
+
+    A create route checks its caller in its ``INSERT``
+    (:func:`erp_api.tenancy.organization_claim`); an error raised before
+    that statement ran is answered as the claim's refusal when there is
+    one, so that a non-member gets 404 (not the 422 of their body).
+    """
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        refusal = await refusal_of_unsettled_claim(request)
+        if refusal is not None:
+            return await domain_error_handler(request, refusal)
+        return await handler(request, exc)
+
+    return handle

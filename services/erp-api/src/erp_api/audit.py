@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_core import get_request_id
@@ -85,6 +85,14 @@ EVENT_CTE: Final = (
     .values({name: bindparam(f"audit_{name}") for name in _EVENT_COLUMNS})
     .cte("audit_event")
 )
+
+
+def event_after(created: Any) -> Any:
+    """:data:`EVENT_CTE`'s insert, of one row per row of the CTE ``created`` (none when it has none)."""
+    values = select(
+        *(bindparam(f"audit_{name}", type_=_AUDIT_EVENTS.c[name].type) for name in _EVENT_COLUMNS)
+    ).select_from(created)
+    return insert(_AUDIT_EVENTS).from_select(_EVENT_COLUMNS, values).cte("audit_event")
 
 
 def event_parameters(event: Event) -> dict[str, Any]:

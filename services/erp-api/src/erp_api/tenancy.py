@@ -18,6 +18,14 @@ a member, the organisation, and the row named by the path)::
   **and** the organisation, so another tenant's row is simply not found;
 - the caller's role is below the route's → 403.
 
+A route that only creates a row (``POST`` to a resource's collection)
+declares :func:`organization_claim` instead: the check then runs *inside*
+the create's own ``INSERT`` (:func:`claim_guard`, through
+:func:`erp_api.versioned.insert_row`'s ``claim``), so the happy path is one
+statement, which needs no transaction of its own. When nothing was
+inserted, :meth:`Claim.refusal` reads why, with the same answers as above,
+and the archived organisation's 409.
+
 ``lock=True`` holds the organisation row (``FOR NO KEY UPDATE``) for the
 rest of the transaction: routes whose rule spans rows (the last owner)
 serialise on it. Each statement is built once, when the route is declared,
@@ -30,6 +38,7 @@ one depends on it.
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,15 +46,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, TypeAlias
 
 from fastapi import Depends, Path, Request
-from sqlalchemy import Row, Select, Table, and_, bindparam, select
+from sqlalchemy import Exists, Row, Select, Table, and_, bindparam, exists, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.dependencies import SessionDep
+from erp_api.dependencies import ONE_STATEMENT, SessionDep
 from erp_api.errors import Conflict, Forbidden, NotFound, Unauthorized
 from erp_api.features.identity.dependencies import INVALID_OR_EXPIRED, INVALID_TOKEN, bearer_token, caller_id
 from erp_db import Membership, Organization, User
 
 ACCESS_MARKER: Final = "__organization_access__"
+CLAIM: Final = "erp.claim"  # the request scope key of a create route's Claim
 ARCHIVED: Final = "An archived organization cannot be changed"
 
 # A result row of any shape (the statements choose their columns).
@@ -160,9 +170,7 @@ def organization_access(
             raise await _refusal(session, user_id)
         if row_param is not None and found.id is None:
             raise NotFound(not_found)
-        role = Role(found.role)
-        if not role.at_least(minimum):
-            raise Forbidden(f"This needs the {minimum.value} role in the organization")
+        role = _role_at_least(found, minimum)
         return Access(
             user_id=user_id,
             organization_id=organization_id,
@@ -180,6 +188,114 @@ def organization_access(
     dependency.__signature__ = signature.replace(parameters=declared)  # type: ignore[attr-defined]
     setattr(dependency, ACCESS_MARKER, minimum)
     return dependency
+
+
+@dataclass(slots=True)
+class Claim:
+    """The caller's claim to create under ``{organization_id}``, checked by the create's own statement.
+
+    What :func:`organization_claim` gives: the caller is only known from
+    their token, and nothing has been read yet. The ``INSERT`` made with
+    ``insert_row(..., claim=claim)`` writes only where :func:`claim_guard`
+    holds, and settles the claim; when it wrote nothing, :meth:`refusal`
+    says why. An error answered before then (an invalid body: 422) waits
+    for :func:`refusal_of_unsettled_claim`, so that a non-member still
+    gets the 404 of everything under an organisation.
+    """
+
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    minimum: Role
+    session: AsyncSession
+    settled: bool = False
+
+    def parameters(self) -> dict[str, uuid.UUID]:
+        """The values of :func:`claim_guard`'s parameters."""
+        return {"claim_organization_id": self.organization_id, "claim_user_id": self.user_id}
+
+    async def refusal(self, session: AsyncSession) -> Exception | None:
+        """Why the guarded write found the claim wanting: 401, 404, 403 or 409; ``None`` if it holds now."""
+        parameters = {"organization_id": self.organization_id, "user_id": self.user_id}
+        found = (await session.execute(_MEMBERSHIP, parameters)).first()
+        if found is None:
+            return await _refusal(session, self.user_id)
+        try:
+            _role_at_least(found, self.minimum)
+        except Forbidden as forbidden:
+            return forbidden
+        return Conflict(ARCHIVED) if found.organization_archived_at is not None else None
+
+
+_MEMBERSHIP: Final = access_statement(None, names_row=False, lock=False)
+
+
+@functools.cache
+def claim_guard(minimum: Role) -> Exists:
+    """``EXISTS`` (an active caller, a member at ``minimum`` or above, of a live organisation).
+
+    The condition :func:`organization_access` and ``refuse_if_archived``
+    check, for a statement to carry: parameters ``claim_organization_id``
+    and ``claim_user_id`` (:meth:`Claim.parameters`). The roles are written
+    into the SQL: they are this module's own constants, and an ``IN`` of
+    bound values would be expanded on every execution.
+    """
+    roles = ", ".join(f"'{role.value}'" for role in Role if role.at_least(minimum))
+    return exists().where(
+        memberships.c.organization_id == bindparam("claim_organization_id"),
+        memberships.c.user_id == bindparam("claim_user_id"),
+        memberships.c.role.bool_op("IN")(literal_column(f"({roles})")),
+        users.c.id == memberships.c.user_id,
+        users.c.is_active,
+        organizations.c.id == memberships.c.organization_id,
+        organizations.c.archived_at.is_(None),
+    )
+
+
+def organization_claim(minimum: Role) -> Callable[..., Awaitable[Claim]]:
+    """The dependency of a create route: the caller's :class:`Claim` at ``minimum``, read from the token only.
+
+    Marked :data:`erp_api.dependencies.ONE_STATEMENT`: the route's unit of
+    work needs no transaction, its one write being the guarded ``INSERT``,
+    atomic on its own (:func:`erp_api.dependencies.get_db_session`).
+    """
+
+    async def dependency(
+        request: Request,
+        organization_id: OrganizationId,
+        token: Annotated[str | None, Depends(bearer_token)],
+        session: SessionDep,
+    ) -> Claim:
+        claim = Claim(caller_id(request, token), organization_id, minimum, session)
+        request.scope[CLAIM] = claim
+        return claim
+
+    setattr(dependency, ACCESS_MARKER, minimum)
+    setattr(dependency, ONE_STATEMENT, True)
+    return dependency
+
+
+async def refusal_of_unsettled_claim(request: Request) -> Exception | None:
+    """Before an error answer: the refusal of a claim the request's ``INSERT`` did not settle, if any.
+
+    Called by the application's exception handlers, so that what a create
+    route refuses before its statement ran (its body, say) is answered as
+    the claim would have been first: 401, 404, 403 or 409.
+    """
+    claim = request.scope.get(CLAIM)
+    if not isinstance(claim, Claim) or claim.settled:
+        return None
+    claim.settled = True
+    try:  # the request's own session (an override's too), ended by the error already: used once more
+        return await claim.refusal(claim.session)
+    finally:
+        await claim.session.close()
+
+
+def _role_at_least(found: AnyRow, minimum: Role) -> Role:
+    role = Role(found.role)
+    if not role.at_least(minimum):
+        raise Forbidden(f"This needs the {minimum.value} role in the organization")
+    return role
 
 
 async def _refusal(session: AsyncSession, user_id: uuid.UUID) -> Exception:

@@ -27,15 +27,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.audit import EVENT_CTE, Event, diff, event_parameters
+from erp_api.audit import EVENT_CTE, Event, diff, event_after, event_parameters
 from erp_api.errors import Conflict, PreconditionFailed
 from erp_api.integrity import violated_constraint
 from erp_api.preconditions import expected_version
-from erp_api.tenancy import Access
+from erp_api.tenancy import Access, Claim, Role, claim_guard
 
 MERGE_PATCH: Final = "application/merge-patch+json"
 
@@ -61,22 +61,38 @@ async def insert_row(
     *,
     conflicts: Conflicts | None = None,
     event: Event | None = None,
+    claim: Claim | None = None,
 ) -> Any:
     """Insert one row (``id`` made here unless given) and return it whole; a foreseen unique violation: 409.
 
     ``event`` (its ``target_id`` the row's ``id``) is written by the same
-    statement. SQLAlchemy (2.1) does not compute the Python-side column
-    defaults of a statement with a data-modifying CTE (it sends ``NULL``),
-    so they are computed here.
+    statement. With a ``claim`` (:func:`erp_api.tenancy.organization_claim`),
+    the statement inserts the row, and its event, only if the claim holds,
+    and a refused claim raises what :meth:`Claim.refusal` says: one
+    statement for the check and the write. SQLAlchemy (2.1) does not
+    compute the Python-side column defaults of a statement with a
+    data-modifying CTE (it sends ``NULL``), so they are computed here.
     """
     row = {"id": uuid.uuid4(), **values}
-    if event is None:
+    if event is None and claim is None:
         return await _execute_guarded(session, _insert_returning(table), conflicts, row)
     for name, default in _python_defaults(table).items():
         if name not in row:
             row[name] = default.arg if default.is_scalar else default.arg(None)
-    statement = _insert_audited(table, tuple(row))
-    return await _execute_guarded(session, statement, conflicts, {**row, **event_parameters(event)})
+    parameters = {**row, **(event_parameters(event) if event is not None else {})}
+    if claim is None:
+        return await _execute_guarded(session, _insert_audited(table, tuple(row)), conflicts, parameters)
+    statement = _insert_claimed(table, tuple(row), claim.minimum, audited=event is not None)
+    parameters.update(claim.parameters())
+    claim.settled = True  # whatever the statement answers, it checked the claim first
+    for _ in range(2):  # a claim refused, then found to hold: it was granted meanwhile; once more
+        inserted = await _execute_guarded(session, statement, conflicts, parameters)
+        if inserted is not None:
+            return inserted
+        refusal = await claim.refusal(session)
+        if refusal is not None:
+            raise refusal
+    raise Conflict("The organization's membership changed meanwhile: try again")
 
 
 @functools.cache
@@ -104,6 +120,16 @@ def _insert_audited(table: Table, columns: tuple[str, ...]) -> Any:
     """``WITH audit_event AS (INSERT INTO audit_events …) INSERT … RETURNING``, built once per column set."""
     values = {name: bindparam(name, type_=table.c[name].type) for name in columns}
     return insert(table).values(values).returning(*table.c).add_cte(EVENT_CTE)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_claimed(table: Table, columns: tuple[str, ...], minimum: Role, *, audited: bool) -> Any:
+    """``WITH created AS (INSERT … SELECT … WHERE <claim>) [, audit_event AS (…)] SELECT * FROM created``."""
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns))
+    guarded = insert(table).from_select(columns, values.where(claim_guard(minimum)))
+    created = guarded.returning(*table.c).cte("created")
+    statement = select(created)
+    return statement.add_cte(event_after(created)) if audited else statement
 
 
 async def merge_patch(

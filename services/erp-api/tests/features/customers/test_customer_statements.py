@@ -1,6 +1,6 @@
 """Statements per customer request, counted (docs/contract.md §13): a read 2, a list 2, a change 4 at most.
 
-A create is 2: the access read, and the INSERT that writes its audit event too.
+A create is 1: the INSERT that checks the caller's claim and writes its audit event too.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ async def test_a_read_a_list_and_each_change_stay_within_their_budget(
     assert patched.status_code == 200
     assert len(read_statements) <= 2, read_statements
     assert len(list_statements) <= 2, list_statements
-    assert len(created_statements) == 2, created_statements
-    assert "INSERT INTO audit_events" in created_statements[-1]
+    assert len(created_statements) == 1, created_statements
+    assert "INSERT INTO customers" in created_statements[0]
+    assert "INSERT INTO audit_events" in created_statements[0]
+    assert "FROM memberships" in created_statements[0]
     for change in (created_statements, patch_statements, archive_statements):
         assert len(change) <= 4, change

@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api_testing.organizations import API, OrganizationsApi, Team
-from erp_db import AuditEvent
+from erp_db import AuditEvent, Customer, User
 
 from .conftest import create_customer
 
@@ -259,3 +259,24 @@ async def test_every_change_writes_its_audit_event_without_secrets(
     assert by_action["customer.updated"].changes == {"name": ["Acme GmbH", "Renamed"]}
     assert by_action["customer.archived"].actor_user_id == team.admin.id
     assert all(str(event.organization_id) == team.id for event in events)
+
+
+async def test_a_refused_create_writes_neither_the_customer_nor_its_event(
+    client: httpx.AsyncClient, team: Team, db_session: AsyncSession
+) -> None:
+    # The claim is checked by the INSERT itself: a refused one must have written nothing.
+    outsider = await create(client, team, role="outsider", name="Outsider's")
+    await db_session.execute(update(User).where(User.id == team.member.id).values(is_active=False))
+    deactivated = await create(client, team, name="Deactivated's")
+    assert (await client.delete(team.url(), headers=team.owner.headers)).status_code == 204
+    archived = await create(client, team, role="admin", name="Archived's")
+
+    assert [outsider.status_code, deactivated.status_code, archived.status_code] == [404, 401, 409]
+    assert archived.json()["detail"] == "An archived organization cannot be changed"
+    ours = uuid.UUID(team.id)
+    names = (await db_session.scalars(select(Customer.name).where(Customer.organization_id == ours))).all()
+    actions = (
+        await db_session.scalars(select(AuditEvent.action).where(AuditEvent.organization_id == ours))
+    ).all()
+    assert names == []
+    assert "customer.created" not in actions

@@ -21,7 +21,7 @@ from erp_api.pagination import Keyset, Page, PageRequest, keyset, page_request
 from erp_api.preconditions import etag, not_modified
 from erp_api.request_body import Text
 from erp_api.routes.feature_router import FeatureRouter
-from erp_api.tenancy import Access, Resource, Role, organization_access
+from erp_api.tenancy import Access, Claim, Resource, Role, organization_access, organization_claim
 from erp_api.versioned import archive_row, insert_row, merge_patch, merge_patch_body
 from erp_db import Customer
 
@@ -34,6 +34,7 @@ VAT_TAKEN: Final = {"uq_customers_organization_id_vat_number": (TAKEN, ("body", 
 PATH: Final = "/organizations/{organization_id}/customers"
 
 MemberOfCustomers = Annotated[Access, Depends(organization_access(Role.MEMBER, CUSTOMERS, names_row=False))]
+MemberCreating = Annotated[Claim, Depends(organization_claim(Role.MEMBER))]
 MemberCustomer = Annotated[Access, Depends(organization_access(Role.MEMBER, CUSTOMERS))]
 AdminCustomer = Annotated[Access, Depends(organization_access(Role.ADMIN, CUSTOMERS))]
 
@@ -71,18 +72,17 @@ def _listed(include_archived: bool, searching: bool) -> Keyset:
 
 @router.post(PATH, status_code=status.HTTP_201_CREATED, response_model=CustomerOut)
 async def create_customer(
-    access: MemberOfCustomers, body: CustomerCreate, session: SessionDep, request: Request
+    claim: MemberCreating, body: CustomerCreate, session: SessionDep, request: Request
 ) -> Response:
     """Add a customer (member); a VAT number that a live customer here holds is a 409."""
-    access.refuse_if_archived()
     values, row_id = body.model_dump(), uuid.uuid4()
     event = Event(
-        "customer.created", access.user_id, "customer", row_id, access.organization_id, created(values)
+        "customer.created", claim.user_id, "customer", row_id, claim.organization_id, created(values)
     )
-    new = {"id": row_id, "organization_id": access.organization_id, **values}
-    row = await insert_row(session, customers, new, conflicts=VAT_TAKEN, event=event)
+    new = {"id": row_id, "organization_id": claim.organization_id, **values}
+    row = await insert_row(session, customers, new, conflicts=VAT_TAKEN, event=event, claim=claim)
     location = path_for(
-        request, "read_customer", organization_id=str(access.organization_id), customer_id=str(row.id)
+        request, "read_customer", organization_id=str(claim.organization_id), customer_id=str(row.id)
     )
     headers = {"Location": location, "ETag": etag(row.version)}
     return answer(
