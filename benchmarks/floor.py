@@ -17,7 +17,8 @@ is what the kit and the framework cost.
 - ``POST /floor/organizations``: the caller, then in one transaction the
   organisation, the owner's membership and the two audit events;
 - ``GET /floor/organizations/{id}/customers/{id}`` and ``…/customers``:
-  the customer routes.
+  the customer routes; ``POST …/customers``: the claim's check, the
+  customer and its audit event in one statement, as the service's create.
 """
 
 from __future__ import annotations
@@ -78,6 +79,25 @@ INSERT INTO audit_events
        (id, actor_user_id, organization_id, action, target_type, target_id, changes, request_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
+# The customer create of erp_api.versioned.insert_row(claim=..., event=...): the claim's check,
+# the row and its audit event in one statement, in autocommit.
+CREATE_CUSTOMER = """
+WITH created AS (
+  INSERT INTO customers (id, organization_id, name, email, vat_number, version)
+  SELECT $1::uuid, $2::uuid, $3::varchar, $4::varchar, $5::varchar, 1
+   WHERE EXISTS (SELECT 1 FROM memberships m
+                   JOIN users u ON u.id = m.user_id AND u.is_active
+                   JOIN organizations o ON o.id = m.organization_id AND o.archived_at IS NULL
+                  WHERE m.organization_id = $2 AND m.user_id = $6)
+  RETURNING id, organization_id, name, email, vat_number, created_at, updated_at, archived_at, version
+), audit_event AS (
+  INSERT INTO audit_events
+         (id, actor_user_id, organization_id, action, target_type, target_id, changes, request_id)
+  SELECT $7::uuid, $6::uuid, $2, 'customer.created', 'customer', $1, $8::jsonb, $9::varchar FROM created
+)
+SELECT * FROM created
+"""
+CUSTOMER_FIELDS = ("name", "email", "vat_number")
 PAGE = """
 SELECT id, organization_id, name, email, vat_number, created_at, updated_at, archived_at, version
   FROM customers WHERE organization_id = $1 AND archived_at IS NULL
@@ -190,5 +210,23 @@ def floor_app() -> FastAPI:
             rows = await connection.fetch(PAGE, organization)
         items = [_json(row) for row in rows[:50]]
         return Response(_dumps({"items": items, "next_cursor": None}), media_type="application/json")
+
+    @app.post("/floor/organizations/{organization_id}/customers")
+    async def create_customer(request: Request, organization_id: str) -> Response:
+        body = orjson.loads(await request.body())
+        values = (body["name"], body.get("email"), body.get("vat_number"))
+        created = orjson.dumps(
+            {name: [None, value] for name, value in zip(CUSTOMER_FIELDS, values, strict=True)}
+        )
+        organization, row_id = uuid.UUID(organization_id), uuid.uuid4()
+        async with (await pool()).acquire() as connection:
+            row = await connection.fetchrow(
+                CREATE_CUSTOMER, row_id, organization, *values, caller(request), uuid.uuid4(),
+                created.decode(), get_request_id(),
+            )  # fmt: skip
+        if row is None:
+            return Response(status_code=404)
+        location = f"/api/v1/organizations/{organization_id}/customers/{row_id}"
+        return answer(_json(row), 201, {"Location": location, "ETag": f'"{row["version"]}"'})
 
     return app

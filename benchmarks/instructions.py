@@ -13,8 +13,8 @@ Each route of the service against :mod:`floor`, the same SQL through raw
 asyncpg **behind the service's own middleware**, printed as service/floor
 (1.00 = the service costs what the floor costs; target at most 1.80):
 ``GET /users/me``, an organisation by id, a page of 50 organisations,
-``POST /organizations`` (a new slug each time), a customer by id and a page
-of 50 customers.
+``POST /organizations`` (a new slug each time), a customer by id, a page
+of 50 customers and ``POST …/customers`` (a name and an email).
 
 ``--only me,create`` measures a subset. Figures go to
 ``.bench/instructions-latest.json``.
@@ -66,6 +66,8 @@ TARGETS = {
     "customer-floor": ("floor", "GET", "/floor/organizations/{organization}/customers/{customer}", ""),
     "customers-service": ("service", "GET", "/api/v1/organizations/{organization}/customers", "limit=50"),
     "customers-floor": ("floor", "GET", "/floor/organizations/{organization}/customers", ""),
+    "customer-create-service": ("service", "POST", "/api/v1/organizations/{organization}/customers", ""),
+    "customer-create-floor": ("floor", "POST", "/floor/organizations/{organization}/customers", ""),
 }
 PAIRS = tuple((name, name.replace("-service", "-floor")) for name in TARGETS if name.endswith("-service"))
 TARGET_RATIO = 1.8
@@ -229,9 +231,13 @@ async def _drive(target: str, requests: int, database_url: str, seed: dict[str, 
     if method == "POST":
         headers.append((b"content-type", b"application/json"))
     statuses: list[int] = []
+    # A new slug per request, and per child: the children share the database.
     bodies = (
-        # A new slug per request, and per child: the children share the database.
-        json.dumps({"name": "Bench", "slug": f"p{os.getpid()}-{number}"}).encode()
+        json.dumps(
+            {"name": f"Customer {number}", "email": f"c{os.getpid()}-{number}@example.org"}
+            if target.startswith("customer-create")
+            else {"name": "Bench", "slug": f"p{os.getpid()}-{number}"}
+        ).encode()
         for number in itertools.count()
     )
 
