@@ -52,6 +52,7 @@ from erp_api.tracing_switch import tracing_requested
 from erp_core import Environment, configure_logging
 
 DOCS_URL, REDOC_URL, OPENAPI_URL = "/docs", "/redoc", "/openapi.json"
+ExceptionHandler: TypeAlias = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -135,9 +136,6 @@ def _install_tracing(app: FastAPI, settings: ApiSettings) -> None:
             f"the erp-api[tracing] extra installed ({exc})"
         ) from exc
     install_tracing(app, settings)
-
-
-ExceptionHandler: TypeAlias = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def _claim_first(handler: ExceptionHandler) -> ExceptionHandler:
