@@ -177,7 +177,7 @@ async def _measure(requests: int, pairs: tuple[tuple[str, str], ...]) -> int:
         mine, theirs = per_request[service] / 1e6, per_request[floor] / 1e6
         met = "met   " if mine / theirs <= TARGET_RATIO else "MISSED"
         print(
-            f"  {service:<22} {mine:6.2f} M   {floor:<20} {theirs:6.2f} M"
+            f"  {service:<24} {mine:6.2f} M   {floor:<22} {theirs:6.2f} M"
             f"   service/floor {mine / theirs:.2f}  {met} <= {TARGET_RATIO}"
         )
     return 0
