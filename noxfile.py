@@ -12,10 +12,12 @@ import email.parser
 import os
 import shutil
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 import nox
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).parent
 DIST = ROOT / "dist"
@@ -132,9 +134,27 @@ def _check_lock_is_current(session: nox.Session) -> None:
         for path in PACKAGES.values():
             shutil.copytree(ROOT / path, copy / path, ignore=shutil.ignore_patterns("tests", "__pycache__"))
         session.run("poetry", "lock", "--directory", str(copy), external=True, env=POETRY_ENV, silent=True)
-        if (copy / "poetry.lock").read_text() != (ROOT / "poetry.lock").read_text():
+        if _resolution(copy / "poetry.lock") != _resolution(ROOT / "poetry.lock"):
             session.error("poetry.lock is out of date: run `poetry lock` and commit the result")
     session.log("poetry.lock is current")
+
+
+def _resolution(lock: Path) -> dict[str, object]:
+    """What a lock file resolves: its hash of the manifests and every package as it would be installed.
+
+    A package's ``description`` and the spelling of its ``python-versions`` are copied from whichever of
+    its files Poetry happened to read (the same release's wheels disagree: "v1.37.1" in one, "v1.37.2"
+    in another; ``<4,>=3.9`` or ``>=3.9,<4``), so a second lock on another machine differs in them with
+    nothing changed. They install nothing and are left out of the comparison.
+    """
+    data = tomllib.loads(lock.read_text())
+    packages = {}
+    for package in data["package"]:
+        kept = {key: value for key, value in package.items() if key != "description"}
+        versions = package.get("python-versions", "*")
+        kept["python-versions"] = str(SpecifierSet("" if versions == "*" else versions))
+        packages[(package["name"], package["version"])] = kept
+    return {"metadata": data["metadata"], "packages": packages}
 
 
 # Probes of the import contracts: (module written into a scratch copy, its import, what must be reported).
