@@ -420,7 +420,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(tags=["perf"])
 def instructions(session: nox.Session) -> None:
-    """Instructions per request of GET /users/me against its bare baseline, under callgrind (not default)."""
+    """Instructions per request of every measured route against its asyncpg floor (callgrind; not default)."""
     _bench_environment(session, "valgrind", "`apt-get install valgrind` (Debian, Ubuntu)")
     session.run("python", "benchmarks/instructions.py", *session.posargs, env=service_env(session))
 
