@@ -18,7 +18,8 @@ is what the kit and the framework cost.
   organisation, the owner's membership and the two audit events;
 - ``GET /floor/organizations/{id}/customers/{id}`` and ``…/customers``:
   the customer routes; ``POST …/customers``: the claim's check, the
-  customer and its audit event in one statement, as the service's create.
+  customer and its audit event in one statement, in a transaction, as the
+  service's create.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ INSERT INTO audit_events
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 # The customer create of erp_api.versioned.insert_row(claim=..., event=...): the claim's check,
-# the row and its audit event in one statement, in autocommit.
+# the row and its audit event in one statement, in the request's transaction.
 CREATE_CUSTOMER = """
 WITH created AS (
   INSERT INTO customers (id, organization_id, name, email, vat_number, version)
@@ -219,7 +220,7 @@ def floor_app() -> FastAPI:
             {name: [None, value] for name, value in zip(CUSTOMER_FIELDS, values, strict=True)}
         )
         organization, row_id = uuid.UUID(organization_id), uuid.uuid4()
-        async with (await pool()).acquire() as connection:
+        async with (await pool()).acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
                 CREATE_CUSTOMER, row_id, organization, *values, caller(request), uuid.uuid4(),
                 created.decode(), get_request_id(),

@@ -4,7 +4,6 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Iterator
-from typing import Annotated
 
 import asyncpg
 import pytest
@@ -16,7 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp_api import RedisDep, SessionDep, SettingsDep, create_app, get_db_session
-from erp_api.dependencies import ONE_STATEMENT
 from erp_api_testing import ConnectionCounter, MakeSettings, serve_in_process
 
 
@@ -88,17 +86,6 @@ def _routes() -> APIRouter:
 
     @router.post("/transaction-state")
     async def write_state(session: SessionDep) -> dict[str, bool]:
-        return await in_transaction(session)
-
-    async def one_statement() -> None:
-        """Marked as organization_claim's dependency is."""
-
-    setattr(one_statement, ONE_STATEMENT, True)
-
-    @router.post("/transaction-state/one-statement")
-    async def one_statement_state(
-        _: Annotated[None, Depends(one_statement)], session: SessionDep
-    ) -> dict[str, bool]:
         return await in_transaction(session)
 
     @router.get("/cache-and-settings")
@@ -228,27 +215,15 @@ async def test_a_safe_method_reads_without_begin_and_commit_a_change_in_a_transa
     assert write.json() == {"in_transaction": True}
 
 
-async def test_a_change_marked_one_statement_runs_without_begin_and_commit(client):
-    # A route with organization_claim's dependency: its guarded INSERT is atomic on its own.
-    write = await client.post("/api/v1/transaction-state/one-statement")
-
-    assert write.json() == {"in_transaction": False}
-
-
-async def test_through_pgbouncer_reads_and_one_statement_changes_keep_their_transaction(
-    make_settings: MakeSettings,
-):
+async def test_through_pgbouncer_reads_keep_their_transaction(make_settings: MakeSettings):
     # Outside a transaction, PgBouncer may send a statement and its prepared name to
-    # different servers: the lifespan gives reads the transactional sessionmaker there,
-    # and a one-statement change is committed as any other.
+    # different servers: the lifespan gives reads the transactional sessionmaker there.
     app = create_app(make_settings(DATABASE_PGBOUNCER="true"))
     app.include_router(_routes(), prefix="/api/v1")
     async with serve_in_process(app) as client:
         read = await client.get("/api/v1/transaction-state")
-        write = await client.post("/api/v1/transaction-state/one-statement")
 
     assert read.json() == {"in_transaction": True}
-    assert write.json() == {"in_transaction": True}
 
 
 def _sync_calls(dependant: Dependant) -> Iterator[str]:

@@ -5,16 +5,12 @@ Endpoints read like prose: ``async def create(thing: In, session: SessionDep)``.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import Depends, Request
-from fastapi.dependencies.models import Dependant
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import Scope
 
 from erp_api.framework_internals import function_exit_stack
 from erp_api.lifespan import app_state
@@ -22,12 +18,6 @@ from erp_api.settings import ApiSettings
 from erp_db import read_scope, session_scope
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-# Marks a dependency (erp_api.tenancy.organization_claim's) whose routes make one write, a
-# statement atomic on its own: their unit of work needs no transaction.
-ONE_STATEMENT: Final = "__one_statement__"
-# id(route) -> (a weak reference to the route, whether it makes one statement); routes define __eq__,
-# so they cannot be keys themselves.
-_one_statement_routes: dict[int, tuple[weakref.ref[Any], bool]] = {}
 
 
 def unit_of_work_stack(request: Request) -> AsyncExitStack:
@@ -59,41 +49,16 @@ async def get_db_session(request: Request) -> AsyncSession:
     for both), and it is closed, not committed (:class:`erp_db.read_scope`).
     Such a route must not write: HTTP says it is safe; here a Core write in
     it would commit at once, alone, and an ORM change is a 500 that writes
-    nothing. So does a create that depends on a claim
-    (:func:`erp_api.tenancy.organization_claim`, marked
-    :data:`ONE_STATEMENT`): its one write, the guarded ``INSERT`` with its
-    audit event, is atomic on its own. A yield dependency that needs
+    nothing. A yield dependency that needs
     the session after its ``yield`` must be declared with
     ``scope="function"``, or the session is already closed then.
     """
     state = app_state(request)
-    if request.method in SAFE_METHODS or (state["autocommit"] and _makes_one_statement(request.scope)):
+    if request.method in SAFE_METHODS:
         scope: session_scope = read_scope(state["read_sessionmaker"])
     else:
         scope = session_scope(state["sessionmaker"])
     return await unit_of_work_stack(request).enter_async_context(scope)
-
-
-def _makes_one_statement(scope: Scope) -> bool:
-    """Whether the matched route depends on a dependency marked :data:`ONE_STATEMENT` (found once)."""
-    # The matched route, which Starlette's and FastAPI's routing put in the scope; were that to stop,
-    # such routes would run in a transaction again (test_dependencies.py would fail, nothing else).
-    route = scope.get("route")
-    if route is None:
-        return False
-    known = _one_statement_routes.get(id(route))
-    if known is not None and known[0]() is route:
-        return known[1]
-    found = any(hasattr(call, ONE_STATEMENT) for call in _calls(getattr(route, "dependant", None)))
-    _one_statement_routes[id(route)] = (weakref.ref(route), found)
-    return found
-
-
-def _calls(dependant: Dependant | None) -> Iterator[Any]:
-    if dependant is not None:
-        yield dependant.call
-        for sub in dependant.dependencies:
-            yield from _calls(sub)
 
 
 # The dependencies here are `async def` though they never await: FastAPI runs

@@ -39,8 +39,6 @@ class State(TypedDict):
     sessionmaker: async_sessionmaker[AsyncSession]
     # For safe methods: autocommit, no BEGIN/COMMIT (the same as sessionmaker through PgBouncer).
     read_sessionmaker: async_sessionmaker[AsyncSession]
-    # Whether read_sessionmaker runs in autocommit (it does, except through PgBouncer).
-    autocommit: bool
     redis: Redis
     readiness: Readiness
 
@@ -86,7 +84,6 @@ def lifespan_for(settings: ApiSettings) -> Callable[[FastAPI], contextlib.Abstra
                 engine=engine,
                 sessionmaker=create_sessionmaker(engine),
                 read_sessionmaker=create_sessionmaker(engine, autocommit=not settings.database.pgbouncer),
-                autocommit=not settings.database.pgbouncer,
                 redis=redis,
                 readiness=Readiness(engine, redis, timeout=settings.health_check_timeout_s),
             )

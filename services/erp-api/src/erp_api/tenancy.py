@@ -1,4 +1,4 @@
-"""Who may do what under an organisation: the one access dependency of every ``/organizations/{id}`` route.
+"""Who may do what under an organisation: the access dependencies of every ``/organizations/{id}`` route.
 
 docs/contract.md §10 and §13. A route under ``/organizations/{organization_id}``
 declares what it needs, and gets the caller, their role and the row it is
@@ -22,9 +22,12 @@ A route that only creates a row (``POST`` to a resource's collection)
 declares :func:`organization_claim` instead: the check then runs *inside*
 the create's own ``INSERT`` (:func:`claim_guard`, through
 :func:`erp_api.versioned.insert_row`'s ``claim``), so the happy path is one
-statement, which needs no transaction of its own. When nothing was
-inserted, :meth:`Claim.refusal` reads why, with the same answers as above,
-and the archived organisation's 409.
+statement. When nothing was inserted, :meth:`Claim.refusal` reads why,
+with the same answers as above, and the archived organisation's 409. The
+claim fails closed: a route that ends without its guarded ``INSERT``
+having run (it forgot ``claim=``, or wrote otherwise) is answered with the
+claim's refusal (an outsider's 404), else a 500, and its transaction is
+rolled back.
 
 ``lock=True`` holds the organisation row (``FOR NO KEY UPDATE``) for the
 rest of the transaction: routes whose rule spans rows (the last owner)
@@ -49,7 +52,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy import Exists, Row, Select, Table, and_, bindparam, exists, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp_api.dependencies import ONE_STATEMENT, SessionDep
+from erp_api.dependencies import SessionDep, unit_of_work_stack
 from erp_api.errors import Conflict, Forbidden, NotFound, Unauthorized
 from erp_api.features.identity.dependencies import INVALID_OR_EXPIRED, INVALID_TOKEN, bearer_token, caller_id
 from erp_db import Membership, Organization, User
@@ -254,9 +257,9 @@ def claim_guard(minimum: Role) -> Exists:
 def organization_claim(minimum: Role) -> Callable[..., Awaitable[Claim]]:
     """The dependency of a create route: the caller's :class:`Claim` at ``minimum``, read from the token only.
 
-    Marked :data:`erp_api.dependencies.ONE_STATEMENT`: the route's unit of
-    work needs no transaction, its one write being the guarded ``INSERT``,
-    atomic on its own (:func:`erp_api.dependencies.get_db_session`).
+    Nothing is checked until the route's guarded ``INSERT`` runs. Should the
+    route end without it, :func:`_require_settled` (on the unit of work's
+    exit stack, so before its commit) raises :class:`UnsettledClaim`.
     """
 
     async def dependency(
@@ -267,11 +270,31 @@ def organization_claim(minimum: Role) -> Callable[..., Awaitable[Claim]]:
     ) -> Claim:
         claim = Claim(caller_id(request, token), organization_id, minimum, session)
         request.scope[CLAIM] = claim
+        # Pushed after the session's scope, so it runs first on exit: a raise here rolls back.
+        unit_of_work_stack(request).push_async_exit(functools.partial(_require_settled, claim))
         return claim
 
     setattr(dependency, ACCESS_MARKER, minimum)
-    setattr(dependency, ONE_STATEMENT, True)
     return dependency
+
+
+class UnsettledClaim(RuntimeError):
+    """A create route ended without the guarded ``INSERT`` that checks its claim: a bug in the route."""
+
+
+async def _require_settled(claim: Claim, exc_type: type[BaseException] | None, *_: object) -> None:
+    """On the route's normal end, refuse an unsettled claim: nothing it did may commit or be answered.
+
+    Runs before the session's scope ends, so what it raises rolls the route's
+    writes back: the claim's refusal when there is one (an outsider's 404),
+    else :class:`UnsettledClaim`, the 500 of a bug. An error already on its
+    way is left to the exception handlers, which settle the claim themselves.
+    """
+    if exc_type is not None or claim.settled:
+        return
+    claim.settled = True
+    refusal = await claim.refusal(claim.session)
+    raise refusal or UnsettledClaim("the route never ran its guarded INSERT: pass claim= to insert_row")
 
 
 async def refusal_of_unsettled_claim(request: Request) -> Exception | None:

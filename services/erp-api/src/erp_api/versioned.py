@@ -69,7 +69,8 @@ async def insert_row(
     statement. With a ``claim`` (:func:`erp_api.tenancy.organization_claim`),
     the statement inserts the row, and its event, only if the claim holds,
     and a refused claim raises what :meth:`Claim.refusal` says: one
-    statement for the check and the write. SQLAlchemy (2.1) does not
+    statement for the check and the write. A claimed row's
+    ``organization_id``, when it has one, must be the claim's. SQLAlchemy (2.1) does not
     compute the Python-side column defaults of a statement with a
     data-modifying CTE (it sends ``NULL``), so they are computed here.
     """
@@ -82,6 +83,9 @@ async def insert_row(
     parameters = {**row, **(event_parameters(event) if event is not None else {})}
     if claim is None:
         return await _execute_guarded(session, _insert_audited(table, tuple(row)), conflicts, parameters)
+    if row.get("organization_id", claim.organization_id) != claim.organization_id:
+        # The guard checks the claim's organisation: the row may be written into that one only.
+        raise ValueError("a claimed row must belong to the claim's organization")
     statement = _insert_claimed(table, tuple(row), claim.minimum, audited=event is not None)
     parameters.update(claim.parameters())
     claim.settled = True  # whatever the statement answers, it checked the claim first

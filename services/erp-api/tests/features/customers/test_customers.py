@@ -280,3 +280,19 @@ async def test_a_refused_create_writes_neither_the_customer_nor_its_event(
     ).all()
     assert names == []
     assert "customer.created" not in actions
+
+
+async def test_an_invalid_body_is_refused_as_the_claim_would_be(
+    client: httpx.AsyncClient, team: Team, db_session: AsyncSession
+) -> None:
+    # FastAPI validates the body after the claim's dependency, before the INSERT that checks it:
+    # the refusal comes first, so an outsider learns nothing from a 422.
+    outsider = await create(client, team, role="outsider", name="")
+    member = await create(client, team, name="")
+    await db_session.execute(update(User).where(User.id == team.member.id).values(is_active=False))
+    deactivated = await create(client, team, name="")
+    assert (await client.delete(team.url(), headers=team.owner.headers)).status_code == 204
+    archived = await create(client, team, role="admin", name="")
+
+    assert [outsider.status_code, member.status_code] == [404, 422]
+    assert [deactivated.status_code, archived.status_code] == [401, 409]
