@@ -8,6 +8,7 @@ forgot to declare fails here, not in production).
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import os
 import shutil
@@ -17,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import nox
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 ROOT = Path(__file__).parent
 DIST = ROOT / "dist"
@@ -152,7 +153,9 @@ def _resolution(lock: Path) -> dict[str, object]:
     for package in data["package"]:
         kept = {key: value for key, value in package.items() if key != "description"}
         versions = package.get("python-versions", "*")
-        kept["python-versions"] = str(SpecifierSet("" if versions == "*" else versions))
+        with contextlib.suppress(InvalidSpecifier):  # not PEP 440: compared as written
+            versions = str(SpecifierSet("" if versions == "*" else versions))
+        kept["python-versions"] = versions
         packages[(package["name"], package["version"])] = kept
     return {"metadata": data["metadata"], "packages": packages}
 
