@@ -426,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"erp-worker: {report['mails']['mails_per_s']:.0f} mails/s over {report['mails']['jobs']} jobs")
     print(
-        f"/healthz/live: {report['live']['alone_rps']:.0f} req/s alone, {report['live']['during_rps']:.0f} "
-        f"while draining {args.backlog} jobs: ratio {report['live']['ratio']:.2f} "
+        f"/healthz/live: {live_report['alone_rps']:.0f} req/s alone, {live_report['during_rps']:.0f} "
+        f"while draining {args.backlog} jobs: ratio {live_report['ratio']:.2f} "
         f"(API on CPU {SERVER_CPU}; on CPU {LOAD_CPU} beside wrk, at the worker's lowered priority: "
         f"the worker, the SMTP server, its {live_report['backends_placed']} database backends{refused})"
     )

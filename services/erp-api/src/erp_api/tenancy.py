@@ -259,7 +259,8 @@ def organization_claim(minimum: Role) -> Callable[..., Awaitable[Claim]]:
 
     Nothing is checked until the route's guarded ``INSERT`` runs. Should the
     route end without it, :func:`_require_settled` (on the unit of work's
-    exit stack, so before its commit) raises :class:`UnsettledClaim`.
+    exit stack, so before its commit) raises the claim's refusal, else
+    :class:`UnsettledClaim`.
     """
 
     async def dependency(
