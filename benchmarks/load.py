@@ -52,14 +52,14 @@ def run_wrk(
     headers: Sequence[str] = (),
     script: Path = REPORT_SCRIPT,
     script_args: Sequence[str] = (),
-    niceness: int = 0,
+    priority: Sequence[str] = (),
 ) -> LoadResult:
     """``headers`` are ``"Name: value"`` lines; a ``script`` other than report.lua must include it.
 
-    ``niceness`` below 0 raises wrk's CPU priority (``nice``; without the right to, wrk runs at its own).
+    ``priority`` is a command prefix that sets wrk's CPU priority (``chrt --fifo 1``, ``nice -n -10``).
     """
     argv = [
-        *(("nice", "-n", str(niceness)) if niceness else ()),
+        *priority,
         "wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", f"--timeout={timeout_s:g}s",
         *(argument for header in headers for argument in ("-H", header)),
         "-s", str(script), f"http://127.0.0.1:{server.port}{path}",
