@@ -52,21 +52,20 @@ def run_wrk(
     headers: Sequence[str] = (),
     script: Path = REPORT_SCRIPT,
     script_args: Sequence[str] = (),
-    priority: Sequence[str] = (),
+    cpu: int = LOAD_CPU,
 ) -> LoadResult:
     """``headers`` are ``"Name: value"`` lines; a ``script`` other than report.lua must include it.
 
-    ``priority`` is a command prefix that sets wrk's CPU priority (``chrt --fifo 1``, ``nice -n -10``).
+    wrk is pinned to ``cpu``: the CPU beside the server's unless told otherwise.
     """
     argv = [
-        *priority,
         "wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", f"--timeout={timeout_s:g}s",
         *(argument for header in headers for argument in ("-H", header)),
         "-s", str(script), f"http://127.0.0.1:{server.port}{path}",
         *(("--", *script_args) if script_args else ()),
     ]  # fmt: skip
     cpu_before = server.cpu_s()
-    finished = subprocess.run(pinned(argv, LOAD_CPU), capture_output=True, text=True, check=True)
+    finished = subprocess.run(pinned(argv, cpu), capture_output=True, text=True, check=True)
     cpu_used = server.cpu_s() - cpu_before
     figures = json.loads(finished.stdout.strip().splitlines()[-1])
     errors = figures["errors"]

@@ -138,7 +138,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure the service's live route with its access line (one more server, longer run)",
     )
-    return parser.parse_args(argv)
+    # The bench session hands every script the same arguments (`-- --peer URL`): ignore the others'.
+    args, _ = parser.parse_known_args(argv)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
