@@ -233,7 +233,7 @@ def live(
         try:
             placement.start()
             with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as counter:
-                if not _wait_for_first_job(counter, within_s=120):
+                if not _wait_for_completed(counter, 1, within_s=120):
                     raise SystemExit("live: the worker completed no job within 120 s")
                 for index in range(2 * pairs):
                     draining = index % 4 in (0, 3)
@@ -245,7 +245,7 @@ def live(
                             draining_s += time.monotonic() - started
                 left_after_windows = backlog - _completed(counter)
                 since = counter.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-                done, _ = asyncio.run(wait_completed(database_url, backlog, within_s=600))
+                done = _wait_for_completed(counter, backlog, within_s=600)
                 after_jobs, after_last = counter.execute(
                     "SELECT count(*), max(completed_at) FROM outbox_jobs WHERE completed_at > %s", (since,)
                 ).fetchone()  # type: ignore[misc]
@@ -294,13 +294,12 @@ def _completed(connection: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def _wait_for_first_job(connection: psycopg.Connection[Any], *, within_s: float) -> bool:
+def _wait_for_completed(connection: psycopg.Connection[Any], count: int, *, within_s: float) -> int:
+    """Poll until ``count`` rows are completed or ``within_s`` has passed; how many are completed."""
     deadline = time.monotonic() + within_s
-    while _completed(connection) == 0:
-        if time.monotonic() > deadline:
-            return False
+    while (done := _completed(connection)) < count and time.monotonic() <= deadline:
         time.sleep(0.1)
-    return True
+    return done
 
 
 @contextlib.contextmanager
