@@ -34,6 +34,7 @@ from erp_db import DatabaseSettings, OutboxJob, create_sessionmaker, enqueue_job
 from erp_db.testing import erp_db_engine, erp_db_url  # noqa: F401 (fixtures are found by name)
 from erp_worker import (
     INVITATION_MAIL_JOB,
+    OutboxRows,
     Timing,
     WorkerMetrics,
     WorkerSettings,
@@ -116,6 +117,17 @@ async def queue_app(queue_ready: str) -> AsyncIterator[App]:
     app = create_queue_app(queue_ready, application_name="erp-worker-tests", max_connections=2)
     async with app.open_async():
         yield app
+
+
+@pytest.fixture
+async def outbox_rows(queue_ready: str) -> AsyncIterator[OutboxRows]:
+    """The jobs' hold on outbox rows, as `erp-worker run` opens it, on the test database."""
+    rows = OutboxRows(queue_ready, application_name="erp-worker-tests", max_connections=2)
+    await rows.open()
+    try:
+        yield rows
+    finally:
+        await rows.close()
 
 
 @pytest.fixture

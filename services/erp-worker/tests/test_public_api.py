@@ -15,6 +15,7 @@ EXPORTED = [
     "InvitationMailer",
     "JobFailed",
     "JobSettings",
+    "OutboxRows",
     "PurgeCounts",
     "QueueUnavailable",
     "Timing",

@@ -11,7 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from erp_db import Invitation, Organization, RefreshToken, User
-from erp_worker import PURGE_JOB, JobSettings, WorkerMetrics, purge_expired, register_jobs, schedule_purge
+from erp_worker import (
+    PURGE_JOB,
+    JobSettings,
+    OutboxRows,
+    WorkerMetrics,
+    purge_expired,
+    register_jobs,
+    schedule_purge,
+)
 from erp_worker.jobs import PURGE_ARM_JOB
 
 DAY = timedelta(days=1)
@@ -70,13 +78,13 @@ async def test_only_rows_past_the_retention_are_deleted(
 
 
 @pytest.fixture
-def jobs_app(queue_app: App, sessionmaker: async_sessionmaker[AsyncSession]) -> App:
+def jobs_app(queue_app: App, sessionmaker: async_sessionmaker[AsyncSession], outbox_rows: OutboxRows) -> App:
     """``queue_app`` with this release's jobs registered, a purge every hour."""
     register_jobs(
         queue_app,
         JobSettings(
-            sessionmaker=sessionmaker, metrics=WorkerMetrics(), mailer=None, max_attempts=3,
-            purge_interval_s=3600, purge_retention_s=3600,
+            sessionmaker=sessionmaker, outbox=outbox_rows, metrics=WorkerMetrics(), mailer=None,
+            max_attempts=3, purge_interval_s=3600, purge_retention_s=3600,
         ),
     )  # fmt: skip
     return queue_app

@@ -12,6 +12,7 @@ from erp_worker.invitation_mail import InvitationMailer
 from erp_worker.jobs import INVITATION_MAIL_JOB, PURGE_JOB, JobSettings, register_jobs, schedule_purge
 from erp_worker.metrics import WorkerMetrics
 from erp_worker.outbox_relay import relay_once, retry_stalled_jobs
+from erp_worker.outbox_rows import OutboxRows
 from erp_worker.purge import PurgeCounts, purge_expired
 from erp_worker.queue_app import create_queue_app, ensure_queue_schema, libpq_conninfo
 from erp_worker.runner import Timing, run_worker
@@ -25,6 +26,7 @@ __all__ = [
     "InvitationMailer",
     "JobFailed",
     "JobSettings",
+    "OutboxRows",
     "PurgeCounts",
     "QueueUnavailable",
     "Timing",

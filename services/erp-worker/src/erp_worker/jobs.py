@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from procrastinate import App, JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
-from sqlalchemy import Table, Text, bindparam, cast, func, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from erp_core import bind_request_id
@@ -49,6 +49,7 @@ from erp_worker.errors import JobFailed
 from erp_worker.invitation_mail import InvitationMailer
 from erp_worker.job_logging import bind_job_id
 from erp_worker.metrics import WorkerMetrics
+from erp_worker.outbox_rows import OutboxRows
 from erp_worker.purge import DEFAULT_BATCH_SIZE, purge_expired
 
 logger = logging.getLogger(__name__)
@@ -63,32 +64,13 @@ DEFAULT_QUEUE: Final = "default"
 OUTBOX_JOBS: Final = frozenset({INVITATION_MAIL_JOB})
 LAST_ERROR_LIMIT: Final = 500
 
-# The two statements of a delivery: lock the row and read it; mark it done and erase the token.
-# On the Table, not the ORM entity: an ORM-enabled UPDATE synchronises the session after
-# it runs, a tenth of the worker's CPU per mail for a session that holds no object.
-_OUTBOX: Final[Table] = OutboxJob.__table__  # type: ignore[assignment]
-_LOCK_OUTBOX_ROW: Final = (
-    select(_OUTBOX.c.payload, _OUTBOX.c.completed_at, _OUTBOX.c.request_id)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"))
-    .with_for_update()
-)
-_COMPLETE_OUTBOX_ROW: Final = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"))
-    .values(
-        payload=_OUTBOX.c.payload.op("-")(cast("token", Text)),  # jsonb - text: drop the key
-        completed_at=func.now(),
-        attempts=_OUTBOX.c.attempts + 1,
-        last_error=None,
-    )
-)
-
 
 @dataclass(frozen=True, slots=True)
 class JobSettings:
     """What the jobs need, passed in explicitly (the library reads no settings)."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
+    outbox: OutboxRows
     metrics: WorkerMetrics
     mailer: InvitationMailer | None
     max_attempts: int
@@ -176,14 +158,11 @@ async def run_outbox_job(
     started = time.perf_counter()
     request_id: str | None = None
     try:
-        # Core statements, not ORM objects: this runs once per mail, and the unit of work's
-        # flush was a measurable share of a delivery (cProfile under nox -s bench). Built once,
-        # at import: building them anew for each job cost about a tenth of its CPU.
-        async with session_scope(config.sessionmaker) as session:
-            row = (await session.execute(_LOCK_OUTBOX_ROW, {"outbox_id": outbox_id})).one_or_none()
+        async with config.outbox.claim(outbox_id) as claim:
+            row = claim.row
             request_id = row.request_id if row is not None else None
             with _request_context(request_id), bind_job_id(job_id):
-                if row is None or row.completed_at is not None:
+                if row is None or row.completed:
                     # Done already (a second delivery of the job waited for the first's commit), or purged.
                     logger.info(
                         "outbox job skipped: done or in progress elsewhere",
@@ -192,8 +171,9 @@ async def run_outbox_job(
                     config.metrics.jobs_total.labels(job, "skipped").inc()
                     return
                 await handler(dict(row.payload))
-                await session.execute(_COMPLETE_OUTBOX_ROW, {"outbox_id": outbox_id})
-                logger.info("outbox job done", extra={"outbox_id": str(outbox_id), "job": job})
+                claim.complete()
+        with _request_context(request_id), bind_job_id(job_id):
+            logger.info("outbox job done", extra={"outbox_id": str(outbox_id), "job": job})
     except Exception as exc:
         error = safe_error(exc)
         final = context.job.attempts + 1 >= config.max_attempts

@@ -71,7 +71,7 @@ def _pool_checking_idle_connections(**kwargs: Any) -> psycopg_pool.AsyncConnecti
     and not in ``kwargs``: procrastinate opens its listener with the pool's
     ``kwargs`` and an ``autocommit`` of its own, and two would collide.
     """
-    kwargs["check"] = _check_if_idle
+    kwargs["check"] = check_if_idle
     kwargs["configure"] = _autocommit
     return psycopg_pool.AsyncConnectionPool(**kwargs)
 
@@ -84,7 +84,7 @@ async def _autocommit(connection: psycopg.AsyncConnection[Any]) -> None:
 _handed_out_at: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
 
 
-async def _check_if_idle(connection: psycopg.AsyncConnection[Any]) -> None:
+async def check_if_idle(connection: psycopg.AsyncConnection[Any]) -> None:
     """psycopg_pool's check (an empty query; raising discards the connection), after idleness only."""
     now = time.monotonic()
     handed_out_at = _handed_out_at.get(connection)

@@ -39,6 +39,7 @@ from erp_worker.invitation_mail import InvitationMailer
 from erp_worker.jobs import DEFAULT_QUEUE, MAIL_QUEUE, JobSettings, register_jobs, safe_error, schedule_purge
 from erp_worker.metrics import WorkerMetrics
 from erp_worker.outbox_relay import relay_forever
+from erp_worker.outbox_rows import OutboxRows
 from erp_worker.queue_app import create_queue_app, ensure_queue_schema, libpq_conninfo
 from erp_worker.settings import WorkerSettings
 
@@ -92,6 +93,12 @@ async def run_worker(
     if mailer is None:
         logger.warning("SMTP_HOST is not set: invitation mails stay pending until a worker with SMTP runs")
     sessionmaker = create_sessionmaker(engine)
+    outbox = OutboxRows(
+        conninfo,
+        application_name=settings.app_name,
+        max_connections=concurrency,
+        prepare=not settings.database.pgbouncer,
+    )
     try:
         if await ensure_queue_schema(conninfo):
             logger.info("queue schema installed")
@@ -100,6 +107,7 @@ async def run_worker(
             app,
             JobSettings(
                 sessionmaker=sessionmaker,
+                outbox=outbox,
                 metrics=metrics,
                 mailer=mailer,
                 max_attempts=settings.job_max_attempts,
@@ -110,6 +118,7 @@ async def run_worker(
         )
         if settings.metrics_port:
             metrics.serve(settings.metrics_port)
+        await outbox.open()
         async with app.open_async():
             await schedule_purge(app)
             health = HealthServer(readiness_checks(app, engine, settings.health_check_timeout_s))
@@ -145,6 +154,7 @@ async def run_worker(
     finally:
         if mailer is not None:
             mailer.close()
+        await outbox.close()
         await engine.dispose()
 
 
