@@ -7,6 +7,8 @@ from typing import cast
 from procrastinate import App, PsycopgConnector
 from psycopg.pq import TransactionStatus
 
+from erp_worker import OutboxRows, create_queue_app
+
 
 async def test_the_queue_pool_leaves_no_transaction_open_after_a_statement(queue_app: App) -> None:
     """Autocommit: procrastinate's one-statement queries go without psycopg's BEGIN and COMMIT round trips."""
@@ -14,3 +16,23 @@ async def test_the_queue_pool_leaves_no_transaction_open_after_a_statement(queue
     async with connector.pool.connection() as connection:
         await connection.execute("SELECT 1")
         assert connection.info.transaction_status == TransactionStatus.IDLE
+
+
+async def _synchronous_commit(app: App) -> str:
+    row = await app.connector.execute_query_one_async("SHOW synchronous_commit")
+    return str(row["synchronous_commit"])
+
+
+async def test_only_the_running_workers_bookkeeping_commits_asynchronously(
+    queue_app: App, queue_ready: str, outbox_rows: OutboxRows
+) -> None:
+    """The run's queue pool skips the WAL flush; an operator's queue and the outbox rows keep it."""
+    assert await _synchronous_commit(queue_app) == "on"
+    running = create_queue_app(
+        queue_ready, application_name="erp-worker-tests", max_connections=1, synchronous_commit=False
+    )
+    async with running.open_async():
+        assert await _synchronous_commit(running) == "off"
+    async with outbox_rows._pool.connection() as connection:
+        cursor = await connection.execute("SHOW synchronous_commit")
+        assert await cursor.fetchone() == ("on",)

@@ -102,7 +102,12 @@ async def run_worker(
     try:
         if await ensure_queue_schema(conninfo):
             logger.info("queue schema installed")
-        app = create_queue_app(conninfo, application_name=settings.app_name, max_connections=concurrency + 3)
+        app = create_queue_app(
+            conninfo,
+            application_name=settings.app_name,
+            max_connections=concurrency + 3,
+            synchronous_commit=False,  # its bookkeeping: see create_queue_app
+        )
         register_jobs(
             app,
             JobSettings(
