@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from erp_worker import InvitationMailer, JobFailed
@@ -43,6 +45,23 @@ async def test_mails_share_one_connection_and_a_broken_one_is_replaced(smtp: tup
     assert len(set(handler.sessions)) == 2
     sender.close()
     assert sender._idle == []
+
+
+async def test_a_server_that_stops_answering_fails_the_mail_within_its_timeout(
+    smtp: tuple[MailHandler, int],
+) -> None:
+    """One deadline covers the whole conversation, and the connection it cut short is not kept."""
+    handler, port = smtp
+    sender = mailer(port)
+    sender.timeout_s = 0.5
+    handler.hold_for = "ann@example.org"  # the server sits on the DATA of this mail
+    started = time.monotonic()
+    with pytest.raises(JobFailed, match=r"SMTP delivery failed \(TimeoutError\)"):
+        await sender.send(PAYLOAD)
+    assert time.monotonic() - started < 5
+    assert handler.holding.is_set()
+    assert sender._idle == []
+    handler.release.set()
 
 
 async def test_an_unreachable_server_fails_without_the_token() -> None:
