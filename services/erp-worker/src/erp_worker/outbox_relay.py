@@ -13,6 +13,16 @@ was down at commit time relays the backlog when it starts.
 The same loop keeps ``outbox_pending`` and ``jobs_failed`` current and hands
 stalled jobs (their worker stopped sending heartbeats: killed, frozen, cut
 off) back to the queue with the engine's own ``retry_job``.
+
+It also refreshes the planner's statistics of the queue's jobs table after
+every ``ANALYZE_AFTER_JOBS`` jobs it relays. Those statistics are
+autovacuum's to keep, and it looks once a minute, after a tenth of the
+rows changed. A queue that goes from empty to thousands of jobs within
+seconds (a burst of invitations) is meanwhile planned as the near-empty
+table it was, and procrastinate's fetch, one at a time per worker, then
+reads and sorts every waiting job to take one: 5.6 ms with 5,800 waiting,
+against 0.1 ms through its priority index once analysed (``nox -s bench``
+measured both plans; ``ANALYZE`` itself took 30 ms).
 """
 
 from __future__ import annotations
@@ -33,10 +43,13 @@ from erp_core import describe_error
 from erp_db import OutboxJob, session_scope
 from erp_worker.jobs import OUTBOX_JOBS
 from erp_worker.metrics import WorkerMetrics
+from erp_worker.queue_app import QUEUE_SCHEMA
 
 logger = logging.getLogger(__name__)
 
 RELAY_BATCH_SIZE = 100
+# About a millisecond of sorting per fetch, were the planner to go on believing the queue empty.
+ANALYZE_AFTER_JOBS = 1000
 # The gauges count rows: fresh enough for a scrape every 15 s, cheap at a pass every 0.5 s.
 GAUGE_INTERVAL_S = 5.0
 
@@ -120,6 +133,11 @@ async def retry_stalled_jobs(app: App, *, seconds_since_heartbeat: float) -> int
     return len(stalled)
 
 
+async def analyze_queue(app: App) -> None:
+    """Refresh the planner's statistics of the queue's jobs table (see the module's docstring)."""
+    await app.connector.execute_query_async(f"ANALYZE {QUEUE_SCHEMA}.procrastinate_jobs")
+
+
 async def relay_forever(
     app: App,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -134,10 +152,17 @@ async def relay_forever(
     interval: the rows wait in the outbox, nothing is lost.
     """
     gauges_due = 0.0
+    relayed_since_analyze = 0
     while True:
         try:
-            while await relay_once(app, sessionmaker) == RELAY_BATCH_SIZE:
-                pass
+            while True:
+                relayed = await relay_once(app, sessionmaker)
+                relayed_since_analyze += relayed
+                if relayed_since_analyze >= ANALYZE_AFTER_JOBS:
+                    await analyze_queue(app)
+                    relayed_since_analyze = 0
+                if relayed < RELAY_BATCH_SIZE:
+                    break
             await retry_stalled_jobs(app, seconds_since_heartbeat=stalled_after_s)
             if time.monotonic() >= gauges_due:
                 await refresh_gauges(app, sessionmaker, metrics)
