@@ -1,13 +1,13 @@
-"""erp_db.enqueue_job and outbox_insert: the outbox row goes with the caller's transaction, once per key."""
+"""enqueue_job, outbox_insert, OUTBOX_INSERT: the outbox row rides in the caller's transaction, once a key."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Uuid, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from erp_db import OutboxJob, enqueue_job, outbox_insert
+from erp_db import OUTBOX_INSERT, OutboxJob, enqueue_job, outbox_insert, outbox_params
 
 
 async def test_a_job_is_recorded_in_the_callers_transaction(erp_db_session: AsyncSession) -> None:
@@ -60,6 +60,28 @@ async def test_an_outbox_insert_rides_as_a_cte_of_a_statement_that_never_reads_i
     ).all()
     assert (first, second) == (1, 1)
     assert [row.payload for row in rows] == [{"n": 2}]
+
+
+async def test_the_statement_built_once_takes_each_jobs_parameters_beside_the_outer_statements(
+    erp_db_session: AsyncSession,
+) -> None:
+    # One statement object, as a route keeps it at import; its own "id" parameter beside the job's.
+    statement = select(bindparam("id", type_=Uuid)).add_cte(OUTBOX_INSERT.cte("outbox_job"))
+    keys = [f"test:{uuid.uuid4()}" for _ in range(3)]
+    for number, key in enumerate([*keys, keys[0]]):  # the last one repeats a key: no second row
+        params = outbox_params(
+            job="example", payload={"n": number}, idempotency_key=key, request_id=f"req-{number}"
+        )
+        outer_id = uuid.uuid4()
+        assert await erp_db_session.scalar(statement, {"id": outer_id, **params}) == outer_id
+    rows = (
+        await erp_db_session.execute(
+            select(OutboxJob.idempotency_key, OutboxJob.payload, OutboxJob.request_id, OutboxJob.attempts)
+            .where(OutboxJob.idempotency_key.in_(keys))
+            .order_by(OutboxJob.request_id)
+        )
+    ).all()
+    assert [tuple(row) for row in rows] == [(key, {"n": n}, f"req-{n}", 0) for n, key in enumerate(keys)]
 
 
 def test_repr_never_shows_the_payload() -> None:

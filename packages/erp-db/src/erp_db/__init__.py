@@ -30,7 +30,7 @@ from erp_db.models import (
     User,
 )
 from erp_db.models.customers import VAT_NUMBER_PATTERN, Customer
-from erp_db.outbox import enqueue_job, outbox_insert
+from erp_db.outbox import OUTBOX_INSERT, enqueue_job, outbox_insert, outbox_params
 from erp_db.probes import probe_database, probe_database_and_migrations, probe_migrations
 from erp_db.schema_migrations import (
     alembic_config,
@@ -48,6 +48,7 @@ __all__ = [
     "AUDIT_ACTIONS",
     "MIGRATION_LOCK_KEY",
     "NAMING_CONVENTION",
+    "OUTBOX_INSERT",
     "ROLES",
     "SLUG_PATTERN",
     "VAT_NUMBER_PATTERN",
@@ -77,6 +78,7 @@ __all__ = [
     "engine_from_settings",
     "enqueue_job",
     "outbox_insert",
+    "outbox_params",
     "probe_database",
     "probe_database_and_migrations",
     "probe_migrations",

@@ -24,9 +24,28 @@ from erp_api.features.organizations.schemas import InvitationOut
 from erp_api.pagination import PageRequest, RowPage, keyset
 from erp_api.tenancy import AnyRow, Role, organizations
 from erp_core import get_request_id
-from erp_db import canonical_email, outbox_insert
+from erp_db import OUTBOX_INSERT, canonical_email, outbox_params
 
 INVITATION_LIFETIME: Final = timedelta(days=7)
+
+
+# Every column given: SQLAlchemy skips an insert's Python-side defaults when a DML CTE rides
+# along (see erp_db.outbox_insert). Built once: a statement object memoises its cache key.
+_CREATE_INVITATION: Final = (
+    insert(invitations)
+    .values(
+        id=bindparam("id"),
+        organization_id=bindparam("organization_id"),
+        email=bindparam("email"),
+        email_canonical=bindparam("email_canonical"),
+        role=bindparam("role"),
+        token_hash=bindparam("token_hash"),
+        created_by=bindparam("created_by"),
+        expires_at=func.now() + INVITATION_LIFETIME,
+    )
+    .add_cte(OUTBOX_INSERT.cte("mail_job"))
+    .returning(invitations.c.id, invitations.c.email, invitations.c.role, invitations.c.expires_at)
+)
 
 
 def hash_token(token: str) -> bytes:
@@ -44,34 +63,27 @@ async def create_invitation(
     payload only until erp-worker has sent the mail, then it is erased.
     The id is chosen here, so the payload is known before the insert and the
     outbox row rides in the invitation's own statement (a data-modifying
-    CTE): no round trip of its own (issue 20's bench).
+    CTE): no round trip of its own (issue 20's bench). The statement is
+    built once, at import (see ``erp_db.OUTBOX_INSERT``).
     """
     token = secrets.token_urlsafe(32)
     invitation_id = uuid.uuid4()
-    mail_job = outbox_insert(
-        job="invitation.mail",
-        payload={"invitation_id": str(invitation_id), "email": email, "token": token},
-        idempotency_key=f"invitation.mail:{invitation_id}",
-        request_id=get_request_id(),
-    )
-    statement = (
-        insert(invitations)
-        .values(
-            id=invitation_id,
-            organization_id=organization_id,
-            email=email,
-            # Given here, not left to the column's default: SQLAlchemy skips an insert's
-            # Python-side defaults when a DML CTE rides along (see erp_db.outbox_insert).
-            email_canonical=canonical_email(email),
-            role=role.value,
-            token_hash=hash_token(token),
-            created_by=created_by,
-            expires_at=func.now() + INVITATION_LIFETIME,
-        )
-        .add_cte(mail_job.cte("mail_job"))
-        .returning(invitations.c.id, invitations.c.email, invitations.c.role, invitations.c.expires_at)
-    )
-    row = (await session.execute(statement)).one()
+    params = {
+        "id": invitation_id,
+        "organization_id": organization_id,
+        "email": email,
+        "email_canonical": canonical_email(email),
+        "role": role.value,
+        "token_hash": hash_token(token),
+        "created_by": created_by,
+        **outbox_params(
+            job="invitation.mail",
+            payload={"invitation_id": str(invitation_id), "email": email, "token": token},
+            idempotency_key=f"invitation.mail:{invitation_id}",
+            request_id=get_request_id(),
+        ),
+    }
+    row = (await session.execute(_CREATE_INVITATION, params)).one()
     return row, token
 
 
