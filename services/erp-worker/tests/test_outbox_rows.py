@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from psycopg import pq
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from erp_db import OutboxJob
 from erp_worker import OutboxRows
 
 from .conftest import invite, outbox_row
@@ -23,7 +25,7 @@ async def test_complete_marks_the_row_done_and_erases_its_token(
     async with outbox_rows.claim(outbox_id) as claim:
         assert claim.row is not None
         assert (claim.row.payload["token"], claim.row.payload["email"]) == (token, email)
-        assert (claim.row.completed, claim.row.request_id) == (False, "req-rows-1")
+        assert (claim.row.settled, claim.row.request_id) == (False, "req-rows-1")
         claim.complete()
     row = await outbox_row(sessionmaker, outbox_id)
     assert row.completed_at is not None
@@ -31,7 +33,7 @@ async def test_complete_marks_the_row_done_and_erases_its_token(
     assert row.payload == {"invitation_id": row.payload["invitation_id"], "email": email}  # no token
     async with outbox_rows.claim(outbox_id) as again:
         assert again.row is not None
-        assert again.row.completed
+        assert again.row.settled
 
 
 async def test_a_failing_block_rolls_back_and_releases_the_row(
@@ -53,7 +55,7 @@ async def test_a_failing_block_rolls_back_and_releases_the_row(
     assert (row.completed_at, row.attempts, row.payload["token"]) == (None, 0, token)
     async with asyncio.timeout(5), outbox_rows.claim(outbox_id) as claim:  # not left locked
         assert claim.row is not None
-        assert not claim.row.completed
+        assert not claim.row.settled
 
 
 async def test_a_second_claim_waits_for_the_first_and_then_sees_it_done(
@@ -70,7 +72,7 @@ async def test_a_second_claim_waits_for_the_first_and_then_sees_it_done(
 
     async def second() -> bool:
         async with outbox_rows.claim(outbox_id) as claim:
-            return claim.row is not None and claim.row.completed
+            return claim.row is not None and claim.row.settled
 
     holder = asyncio.create_task(first())
     await first_holds.wait()
@@ -80,6 +82,42 @@ async def test_a_second_claim_waits_for_the_first_and_then_sees_it_done(
     release.set()
     await holder
     assert await asyncio.wait_for(waiter, 5) is True
+
+
+async def test_a_row_failed_for_good_is_settled(
+    outbox_rows: OutboxRows, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A job run again after its final failure (the queue's record of it lost) sends nothing."""
+    outbox_id, _, _ = await invite(sessionmaker)
+    async with sessionmaker.begin() as session:
+        await session.execute(update(OutboxJob).where(OutboxJob.id == outbox_id).values(failed_at=func.now()))
+    async with outbox_rows.claim(outbox_id) as claim:
+        assert claim.row is not None
+        assert claim.row.settled
+
+
+async def test_a_cancelled_delivery_releases_the_row_untouched(
+    outbox_rows: OutboxRows, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A job cancelled mid-work (a shutdown past SHUTDOWN_TIMEOUT_S) leaves the row as it was, unlocked."""
+    outbox_id, _, token = await invite(sessionmaker)
+    holding = asyncio.Event()
+
+    async def deliver() -> None:
+        async with outbox_rows.claim(outbox_id) as claim:
+            claim.complete()
+            holding.set()
+            await asyncio.Event().wait()  # the SMTP conversation, never answered
+
+    delivery = asyncio.create_task(deliver())
+    await holding.wait()
+    delivery.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    async with asyncio.timeout(5), outbox_rows.claim(outbox_id) as claim:
+        assert claim.row is not None
+        assert not claim.row.settled
+        assert claim.row.payload["token"] == token
 
 
 async def test_a_claim_of_a_purged_row_reads_none(outbox_rows: OutboxRows) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import psycopg
 from procrastinate import App, PsycopgConnector
 from psycopg.pq import TransactionStatus
 
@@ -26,8 +27,12 @@ async def _synchronous_commit(app: App) -> str:
 async def test_only_the_running_workers_bookkeeping_commits_asynchronously(
     queue_app: App, queue_ready: str, outbox_rows: OutboxRows
 ) -> None:
-    """The run's queue pool skips the WAL flush; an operator's queue and the outbox rows keep it."""
-    assert await _synchronous_commit(queue_app) == "on"
+    """The run's queue pool skips the WAL flush; an operator's queue and the outbox rows keep the server's."""
+    async with await psycopg.AsyncConnection.connect(queue_ready) as plain:
+        cursor = await plain.execute("SHOW synchronous_commit")
+        server_default = (await cursor.fetchone() or ("?",))[0]
+    assert server_default != "off"  # else this test could not tell the pools apart
+    assert await _synchronous_commit(queue_app) == server_default
     running = create_queue_app(
         queue_ready, application_name="erp-worker-tests", max_connections=1, synchronous_commit=False
     )
@@ -35,4 +40,4 @@ async def test_only_the_running_workers_bookkeeping_commits_asynchronously(
         assert await _synchronous_commit(running) == "off"
     async with outbox_rows._pool.connection() as connection:
         cursor = await connection.execute("SHOW synchronous_commit")
-        assert await cursor.fetchone() == ("on",)
+        assert await cursor.fetchone() == (server_default,)

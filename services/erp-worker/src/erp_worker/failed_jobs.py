@@ -58,13 +58,14 @@ async def retry_failed_job(app: App, sessionmaker: async_sessionmaker[AsyncSessi
     found = list(await app.job_manager.list_jobs_async(id=job_id, status="failed"))
     if not found:
         return False
-    await app.job_manager.retry_job_by_id_async(job_id, retry_at=datetime.now(UTC))
     outbox_id = _outbox_id(found[0].task_kwargs)
     if outbox_id is not None:
+        # Before the job is requeued: a delivery skips a row still marked failed for good.
         async with session_scope(sessionmaker) as session:
             await session.execute(
                 update(OutboxJob).where(OutboxJob.id == uuid.UUID(outbox_id)).values(failed_at=None)
             )
+    await app.job_manager.retry_job_by_id_async(job_id, retry_at=datetime.now(UTC))
     return True
 
 

@@ -11,7 +11,6 @@ are recognisably one message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from email.mime.text import MIMEText
@@ -76,9 +75,7 @@ class InvitationMailer:
         """Deliver the invitation of ``payload``; raises JobFailed, never the SMTP library's error."""
         message = self.message(payload)
         try:
-            # One deadline for the whole conversation; the commands themselves set none (below).
-            async with asyncio.timeout(self.timeout_s):
-                await self._send(message, message["To"])
+            await self._send(message, message["To"])
         except aiosmtplib.SMTPResponseException as exc:
             raise JobFailed(f"SMTP server refused the mail ({type(exc).__name__}, code {exc.code})") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -93,17 +90,12 @@ class InvitationMailer:
         so that one failure is retried once on a new connection. The envelope
         is given rather than parsed back out of the headers by aiosmtplib (a
         twentieth of a delivery's CPU): MAIL_FROM is a bare address (its
-        setting's pattern), and so is the invited one. The commands carry no
-        timeout of their own: aiosmtplib would arm and cancel a timer for
-        each of a mail's four, where :meth:`send`'s one deadline covers them
-        all (a connection cut short by it is closed, not kept).
+        setting's pattern), and so is the invited one.
         """
         client = self._idle.pop() if self._idle else None
         if client is not None and client.is_connected:
             try:
-                await client.send_message(
-                    message, sender=self.mail_from, recipients=[recipient], timeout=None
-                )
+                await client.send_message(message, sender=self.mail_from, recipients=[recipient])
             except aiosmtplib.SMTPServerDisconnected:
                 client.close()
             except BaseException:
@@ -122,7 +114,7 @@ class InvitationMailer:
         )
         try:
             await client.connect()
-            await client.send_message(message, sender=self.mail_from, recipients=[recipient], timeout=None)
+            await client.send_message(message, sender=self.mail_from, recipients=[recipient])
         except BaseException:
             client.close()
             raise

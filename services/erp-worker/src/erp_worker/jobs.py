@@ -162,10 +162,11 @@ async def run_outbox_job(
             row = claim.row
             request_id = row.request_id if row is not None else None
             with _request_context(request_id), bind_job_id(job_id):
-                if row is None or row.completed:
-                    # Done already (a second delivery of the job waited for the first's commit), or purged.
+                if row is None or row.settled:
+                    # Done already (a second delivery of the job waited for the first's commit), failed
+                    # for good (its final failure recorded, the queue's own record of it lost), or purged.
                     logger.info(
-                        "outbox job skipped: done or in progress elsewhere",
+                        "outbox job skipped: done, failed for good, or purged",
                         extra={"outbox_id": str(outbox_id)},
                     )
                     config.metrics.jobs_total.labels(job, "skipped").inc()

@@ -134,8 +134,17 @@ async def retry_stalled_jobs(app: App, *, seconds_since_heartbeat: float) -> int
 
 
 async def analyze_queue(app: App) -> None:
-    """Refresh the planner's statistics of the queue's jobs table (see the module's docstring)."""
-    await app.connector.execute_query_async(f"ANALYZE {QUEUE_SCHEMA}.procrastinate_jobs")
+    """Refresh the planner's statistics of the queue's jobs table (see the module's docstring).
+
+    ``SKIP_LOCKED``: while autovacuum or another worker holds the table's
+    lock, this one is skipped rather than waited for (a wait would also
+    cancel autovacuum's vacuum of the table). A failure is logged: the relay
+    goes on, and the next 1,000 jobs try again.
+    """
+    try:
+        await app.connector.execute_query_async(f"ANALYZE (SKIP_LOCKED) {QUEUE_SCHEMA}.procrastinate_jobs")
+    except Exception as exc:
+        logger.warning("queue statistics not refreshed", extra={"error": describe_error(exc)})
 
 
 async def relay_forever(
@@ -159,8 +168,8 @@ async def relay_forever(
                 relayed = await relay_once(app, sessionmaker)
                 relayed_since_analyze += relayed
                 if relayed_since_analyze >= ANALYZE_AFTER_JOBS:
-                    await analyze_queue(app)
                     relayed_since_analyze = 0
+                    await analyze_queue(app)
                 if relayed < RELAY_BATCH_SIZE:
                     break
             await retry_stalled_jobs(app, seconds_since_heartbeat=stalled_after_s)

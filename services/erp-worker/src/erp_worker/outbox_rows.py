@@ -22,12 +22,15 @@ statements are not prepared, as erp-db's engine does there.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+import psycopg
 import psycopg_pool
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Table, Text, bindparam, cast, func, select, update
@@ -39,7 +42,7 @@ from erp_worker.queue_app import check_if_idle
 _OUTBOX: Final[Table] = OutboxJob.__table__  # type: ignore[assignment]
 _DIALECT: Final = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
 _LOCK = (
-    select(_OUTBOX.c.payload, _OUTBOX.c.completed_at, _OUTBOX.c.request_id)
+    select(_OUTBOX.c.payload, _OUTBOX.c.completed_at, _OUTBOX.c.failed_at, _OUTBOX.c.request_id)
     .where(_OUTBOX.c.id == bindparam("outbox_id"))
     .with_for_update()
     .compile(dialect=_DIALECT)
@@ -64,10 +67,14 @@ _COMPLETE_PARAMS: Final = dict(_COMPLETE.params)
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """What a delivery reads of its row, under the row's lock."""
+    """What a delivery reads of its row, under the row's lock.
+
+    ``settled``: completed, or failed for good (``erp-worker jobs retry``
+    clears that before it requeues the job): a delivery of it does nothing.
+    """
 
     payload: dict[str, Any]
-    completed: bool
+    settled: bool
     request_id: str | None
 
 
@@ -88,7 +95,16 @@ class Claim:
 class OutboxRows:
     """The outbox rows of running jobs, over a psycopg pool of ``max_connections``; ``open`` before use."""
 
-    def __init__(self, conninfo: str, *, application_name: str, max_connections: int, prepare: bool = True):
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        application_name: str,
+        max_connections: int,
+        prepare: bool = True,
+        timeout_s: float = 30.0,
+    ):
+        self.timeout_s = timeout_s
         self._pool = psycopg_pool.AsyncConnectionPool(
             conninfo,
             min_size=1,
@@ -112,31 +128,38 @@ class OutboxRows:
     async def claim(self, outbox_id: uuid.UUID) -> AsyncIterator[Claim]:
         """Lock and read the row (``claim.row``; ``None`` once purged) for the block.
 
-        The block ends in a commit when it called ``complete()`` (the
-        ``UPDATE`` and ``COMMIT`` go out then, together), else, or when the
-        commit failed, in a rollback: the row is as it was, unlocked.
+        The block ends in a commit of the row completed when it called
+        ``complete()`` (the ``UPDATE`` and ``COMMIT`` go out together), else
+        in a commit of nothing (the lock released: a ``ROLLBACK`` would make
+        psycopg drop its prepared statements); when the block or the commit
+        fails, or is cancelled, in a rollback. Each round trip is bounded by
+        ``timeout_s``, as erp-db's engine bounds a statement. The connection
+        leaves pipeline mode between the two, so that while the work runs
+        the server sees the session idle in its transaction.
         """
         async with self._pool.connection() as connection:
             try:
-                async with connection.pipeline():
-                    await connection.execute("BEGIN")
-                    cursor = await connection.execute(LOCK_SQL, {**_LOCK_PARAMS, "outbox_id": outbox_id})
-                    record = await cursor.fetchone()  # sends both, waits for both: one round trip
-                    claim = Claim(
-                        None
-                        if record is None
-                        else OutboxRow(
-                            payload=record[0], completed=record[1] is not None, request_id=record[2]
-                        )
+                async with asyncio.timeout(self.timeout_s):
+                    async with connection.pipeline():
+                        await connection.execute("BEGIN")
+                        cursor = await connection.execute(LOCK_SQL, {**_LOCK_PARAMS, "outbox_id": outbox_id})
+                    record = await cursor.fetchone()  # both went out with the pipeline's end: one round trip
+                claim = Claim(
+                    None
+                    if record is None
+                    else OutboxRow(
+                        payload=record[0],
+                        settled=record[1] is not None or record[2] is not None,
+                        request_id=record[3],
                     )
-                    yield claim
-                    # The block ended without an error: its end goes out with the pipeline's (one round trip).
+                )
+                yield claim
+                async with asyncio.timeout(self.timeout_s), connection.pipeline():
                     if claim.completing:
                         await connection.execute(COMPLETE_SQL, {**_COMPLETE_PARAMS, "outbox_id": outbox_id})
-                        await connection.execute("COMMIT")
-                    else:
-                        await connection.execute("ROLLBACK")
+                    await connection.execute("COMMIT")
             finally:
-                # The block failed (or the commit did): nothing of it stays, and the row is unlocked.
                 if not connection.closed and connection.info.transaction_status != TransactionStatus.IDLE:
-                    await connection.rollback()
+                    # Not to replace the block's own error: the pool discards a connection it cannot reset.
+                    with contextlib.suppress(psycopg.Error):
+                        await connection.rollback()

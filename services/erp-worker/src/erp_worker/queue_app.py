@@ -60,8 +60,8 @@ def create_queue_app(
     itself (not of the worker) can undo the last fraction of a second of
     them. Every such loss ends in a job run again, which the outbox makes
     harmless: the outbox row, committed synchronously on its own
-    connections, says whether the work was done, and a synchronous commit
-    makes every earlier one durable with it. It spares a WAL flush in two of
+    connections, says whether the work was done or failed for good, and a
+    synchronous commit makes every earlier one durable with it. It spares a WAL flush in two of
     a mail's round trips. What an operator asks (``erp-worker jobs retry``)
     keeps the default.
     """
