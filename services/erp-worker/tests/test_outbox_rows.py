@@ -18,6 +18,13 @@ from erp_worker import OutboxRows
 from .conftest import invite, outbox_row
 
 
+async def _settled(outbox_rows: OutboxRows, outbox_id: uuid.UUID) -> bool:
+    """What the next delivery would read: the row done with (a delivery then sends nothing)."""
+    async with outbox_rows.claim(outbox_id) as claim:
+        assert claim.row is not None
+        return claim.row.settled
+
+
 async def test_complete_marks_the_row_done_and_erases_its_token(
     outbox_rows: OutboxRows, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -31,9 +38,7 @@ async def test_complete_marks_the_row_done_and_erases_its_token(
     assert row.completed_at is not None
     assert (row.attempts, row.last_error) == (1, None)
     assert row.payload == {"invitation_id": row.payload["invitation_id"], "email": email}  # no token
-    async with outbox_rows.claim(outbox_id) as again:
-        assert again.row is not None
-        assert again.row.settled
+    assert await _settled(outbox_rows, outbox_id)
 
 
 async def test_a_failing_block_rolls_back_and_releases_the_row(
@@ -91,9 +96,7 @@ async def test_a_row_failed_for_good_is_settled(
     outbox_id, _, _ = await invite(sessionmaker)
     async with sessionmaker.begin() as session:
         await session.execute(update(OutboxJob).where(OutboxJob.id == outbox_id).values(failed_at=func.now()))
-    async with outbox_rows.claim(outbox_id) as claim:
-        assert claim.row is not None
-        assert claim.row.settled
+    assert await _settled(outbox_rows, outbox_id)
 
 
 async def test_a_cancelled_delivery_releases_the_row_untouched(
