@@ -66,7 +66,7 @@ from typing import Any, Final
 
 import psycopg
 from aiosmtpd.controller import Controller
-from sqlalchemy import Table, bindparam, func, insert, select, text
+from sqlalchemy import Table, bindparam, func, insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from erp_db import (
@@ -147,30 +147,6 @@ async def seed(database_url: str, count: int) -> None:
         await engine.dispose()
 
 
-async def wait_completed(database_url: str, count: int, *, within_s: float) -> tuple[int, float]:
-    """Wait until ``count`` rows are completed; (completed, seconds from the first to the last)."""
-    engine = create_async_engine(database_url)
-    deadline = time.monotonic() + within_s
-    try:
-        async with engine.connect() as connection:
-            while True:
-                done = await connection.scalar(
-                    select(func.count()).select_from(OutboxJob).where(OutboxJob.completed_at.is_not(None))
-                )
-                if done >= count or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
-            first, last = (
-                await connection.execute(
-                    select(func.min(OutboxJob.completed_at), func.max(OutboxJob.completed_at))
-                )
-            ).one()
-    finally:
-        await engine.dispose()
-    span = (last - first).total_seconds() if first and last else 0.0
-    return int(done or 0), span
-
-
 def start_worker(
     database_url: str, smtp_port: int, log: Path, *, cpu: int | None = None
 ) -> subprocess.Popen[bytes]:
@@ -200,7 +176,13 @@ def mails(database_url: str, smtp_port: int, count: int, log_dir: Path) -> dict[
     asyncio.run(seed(database_url, count))
     worker = start_worker(database_url, smtp_port, log_dir / "worker-mails.log")
     try:
-        done, span = asyncio.run(wait_completed(database_url, count, within_s=600))
+        with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as counter:
+            done = _wait_for_completed(counter, count, within_s=600)
+            # The outbox's own stamps, first to last: the worker's start-up does not count.
+            first, last = counter.execute(
+                "SELECT min(completed_at), max(completed_at) FROM outbox_jobs"
+            ).fetchone()  # type: ignore[misc]
+        span = (last - first).total_seconds() if first and last else 0.0
     finally:
         stop(worker)
     if done < count:
